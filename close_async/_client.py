@@ -1,0 +1,194 @@
+"""``CloseClient``: credentials, settings and lifecycle; the endpoints hang off it."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ._gate import LocalRateLimitGate, RateLimitGate
+from ._pagination import DEFAULT_PREFETCH
+from ._params import check_positive
+from ._retry import RetryPolicy
+from ._stats import ClientStats
+from ._transport import Transport, make_timeout
+from .resources.bulk_actions import BulkActions
+from .resources.sequences import Sequences
+from .resources.subscriptions import SequenceSubscriptions
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DEFAULT_BASE_URL", "CloseClient"]
+
+DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
+ENV_API_KEY = "CLOSE_API_KEY"
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: object) -> str:
+    """Check the API root URL and give it its trailing slash.
+
+    Plain ``http://`` is refused except for loopback hosts (tests, the fake Close): the
+    credential travels in every request's headers.
+    """
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a string, not {type(base_url).__name__}")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"base_url must be an https:// URL, not {base_url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"base_url {base_url!r} is plain http: the API key would travel unencrypted; "
+            "use https:// (http:// is accepted only for 127.0.0.1, ::1 and localhost)"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("base_url must not carry a query, a fragment or credentials")
+    return base_url if base_url.endswith("/") else base_url + "/"
+
+
+def authorization_header(api_key: str | None, oauth_token: str | None) -> tuple[str, str]:
+    """Build the Authorization header and name its kind; the secret lives only in it."""
+    if api_key is not None and oauth_token is not None:
+        raise ValueError("give api_key or oauth_token, not both")
+    for value, name in ((api_key, "api_key"), (oauth_token, "oauth_token")):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{name} must be a non-empty string")
+    if oauth_token is not None:
+        return f"Bearer {oauth_token.strip()}", "oauth_token"
+    if api_key is None:
+        api_key = os.environ.get(ENV_API_KEY) or None
+        if api_key is None:
+            raise ValueError(
+                "no credential: pass api_key=... or oauth_token=..., or set the "
+                f"{ENV_API_KEY} environment variable (Close: Settings > Developer > API Keys)"
+            )
+    # HTTP Basic with the key as user name and an empty password.
+    token = base64.b64encode(f"{api_key.strip()}:".encode()).decode("ascii")
+    return f"Basic {token}", "api_key"
+
+
+class CloseClient:
+    """An asyncio client for the Close API, one per application (or job).
+
+    Use it as ``async with CloseClient(...) as close:``, or call ``await close.aclose()``
+    when done. The credential is ``api_key`` (HTTP Basic), ``oauth_token`` (Bearer), or
+    the ``CLOSE_API_KEY`` environment variable. It never appears in ``repr``, logs or
+    exception messages.
+
+    Args:
+        api_key: a Close API key.
+        oauth_token: an OAuth 2 access token, instead of an API key.
+        base_url: the API root; ``https://`` (``http://`` only for loopback hosts).
+        timeout: for one attempt: seconds (float), or an ``aiohttp.ClientTimeout``. The
+            default allows 60 s in all, of which 10 s to connect.
+        max_retries: retries after the first attempt (429, 502/503/504, timeouts and
+            connection errors; see the README's "Retries and rate limits").
+        max_concurrency: requests in flight at once, for the whole client.
+        session: an ``aiohttp.ClientSession`` of yours to send requests with; it is never
+            closed by this client. By default the client makes (and closes) its own.
+        max_rate_limit_wait: the longest wait, in seconds, that a 429 may ask of us; a
+            longer one raises RateLimitError at once.
+        prefetch: the most pages of one list fetched ahead (1 turns fetching ahead off).
+        rate_limit_gate: the gate shared by this client's requests (see ``RateLimitGate``);
+            by default an in-process one.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        oauth_token: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        max_retries: int = 5,
+        max_concurrency: int = 32,
+        session: aiohttp.ClientSession | None = None,
+        max_rate_limit_wait: float = 120.0,
+        prefetch: int = DEFAULT_PREFETCH,
+        rate_limit_gate: RateLimitGate | None = None,
+    ) -> None:
+        authorization, self._auth_kind = authorization_header(api_key, oauth_token)
+        self._base_url = check_base_url(base_url)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
+        if not isinstance(max_rate_limit_wait, int | float) or max_rate_limit_wait < 0:
+            raise ValueError(
+                f"max_rate_limit_wait must be seconds >= 0, not {max_rate_limit_wait!r}"
+            )
+        self._max_concurrency = check_positive(max_concurrency, "max_concurrency")
+        self._prefetch = check_positive(prefetch, "prefetch")
+        if session is not None and not hasattr(session, "request"):
+            raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
+        self._stats = ClientStats()
+        self._transport = Transport(
+            base_url=self._base_url,
+            authorization=authorization,
+            timeout=make_timeout(timeout),
+            policy=RetryPolicy(
+                max_retries=max_retries, max_rate_limit_wait=float(max_rate_limit_wait)
+            ),
+            max_concurrency=self._max_concurrency,
+            session=session,
+            gate=rate_limit_gate if rate_limit_gate is not None else LocalRateLimitGate(),
+            stats=self._stats,
+        )
+        self.sequences = Sequences(self._transport, prefetch=self._prefetch)
+        self.sequence_subscriptions = SequenceSubscriptions(
+            self._transport, prefetch=self._prefetch
+        )
+        self.bulk_actions = BulkActions(self._transport, prefetch=self._prefetch)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<CloseClient {self._base_url} auth={self._auth_kind} {state}>"
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._base_url
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests this client has in flight at once."""
+        return self._max_concurrency
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of everything this client did: requests, retries, 429s, waits."""
+        return self._stats
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``aclose()`` was called; a closed client refuses new requests."""
+        return self._transport.closed
+
+    async def aclose(self) -> None:
+        """Close the HTTP session (unless it is the caller's). Safe to call twice."""
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> CloseClient:
+        if self.closed:
+            raise RuntimeError("this CloseClient is closed; create a new one")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -102,6 +102,9 @@ class CloseClient:
             closed by this client. By default the client makes (and closes) its own.
         max_rate_limit_wait: the longest wait, in seconds, that a 429 may ask of us; a
             longer one raises RateLimitError at once.
+        backoff_base, backoff_cap: the exponential backoff between retries of 5xx answers
+            and connection errors: a random wait of up to ``backoff_base * 2**(n-1)``
+            seconds before retry n, never more than ``backoff_cap``.
         prefetch: the most pages of one list fetched ahead (1 turns fetching ahead off).
         rate_limit_gate: the gate shared by this client's requests (see ``RateLimitGate``);
             by default an in-process one.
@@ -118,6 +121,8 @@ class CloseClient:
         max_concurrency: int = 32,
         session: aiohttp.ClientSession | None = None,
         max_rate_limit_wait: float = 120.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 8.0,
         prefetch: int = DEFAULT_PREFETCH,
         rate_limit_gate: RateLimitGate | None = None,
     ) -> None:
@@ -129,6 +134,9 @@ class CloseClient:
             raise ValueError(
                 f"max_rate_limit_wait must be seconds >= 0, not {max_rate_limit_wait!r}"
             )
+        for name, value in (("backoff_base", backoff_base), ("backoff_cap", backoff_cap)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be seconds >= 0, not {value!r}")
         self._max_concurrency = check_positive(max_concurrency, "max_concurrency")
         self._prefetch = check_positive(prefetch, "prefetch")
         if session is not None and not hasattr(session, "request"):
@@ -139,7 +147,10 @@ class CloseClient:
             authorization=authorization,
             timeout=make_timeout(timeout),
             policy=RetryPolicy(
-                max_retries=max_retries, max_rate_limit_wait=float(max_rate_limit_wait)
+                max_retries=max_retries,
+                max_rate_limit_wait=float(max_rate_limit_wait),
+                backoff_base=float(backoff_base),
+                backoff_cap=float(backoff_cap),
             ),
             max_concurrency=self._max_concurrency,
             session=session,

@@ -22,8 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sized
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sized,
+)
 from contextlib import aclosing
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal
@@ -137,12 +144,172 @@ def _pick_source(
     return name, ids
 
 
-class FanOut(AsyncIterable[SequenceSubscription]):
+@attrs.frozen(kw_only=True)
+class _Settings:
+    filter: str  # the list filter: lead_id, contact_id or sequence_id
+    concurrency: int
+    page_size: int
+    prefetch: int
+    on_error: str
+    on_progress: OnProgress | None
+
+
+class _Run:
+    """The state of one run, shared by its generator and its workers.
+
+    Kept apart from ``FanOut`` on purpose: the generator and the worker tasks refer to this
+    object only, so that when the caller drops the ``FanOut`` (a ``break``), nothing of ours
+    keeps it alive, the generator is finalised at once, and its ``finally`` stops the
+    workers.
+    """
+
+    def __init__(
+        self,
+        resource: SequenceSubscriptions,
+        ids: Iterable[str] | AsyncIterable[str],
+        settings: _Settings,
+    ) -> None:
+        self.resource = resource
+        self.ids = ids
+        self.settings = settings
+        self.total = len(ids) if isinstance(ids, Sized) else None
+        self.stats = ClientStats()
+        self.failures: list[FailedID] = []
+        self.ids_done = 0
+        self.items = 0
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.workers: list[asyncio.Future[None]] = []
+        self.in_flight: set[str] = set()
+        self.had_results: set[str] = set()
+
+    def progress(self) -> Progress:
+        stats = self.stats
+        if self.started is None:
+            elapsed = 0.0
+        else:
+            elapsed = (self.finished or time.monotonic()) - self.started
+        return Progress(
+            ids_done=self.ids_done,
+            ids_failed=len(self.failures),
+            ids_total=self.total,
+            items=self.items,
+            requests=stats.requests,
+            retries=stats.retries,
+            rate_limited=stats.rate_limited,
+            rate_limit_wait=stats.rate_limit_wait,
+            elapsed=elapsed,
+        )
+
+    def report(self) -> None:
+        if self.settings.on_progress is not None:
+            self.settings.on_progress(self.progress())
+
+    async def stop(self) -> None:
+        await _stop(self.workers)
+
+    async def results(self) -> AsyncGenerator[SequenceSubscription, None]:
+        """Start the workers and yield what they queue, until all are done."""
+        self.started = time.monotonic()
+        concurrency = self.settings.concurrency
+        ids = _IDs(self.ids, f"{self.settings.filter}s")
+        pages: asyncio.Queue[list[SequenceSubscription] | _Exit] = asyncio.Queue()
+        room = asyncio.Semaphore(2 * concurrency)  # pages waiting for the consumer
+        requests = asyncio.Semaphore(concurrency)
+        workers = self.workers = [
+            asyncio.ensure_future(self.work(ids, pages, room, requests)) for _ in range(concurrency)
+        ]
+        for worker in workers:
+            self.resource._transport.adopt(worker)
+        try:
+            live = len(workers)
+            while live:
+                message = await pages.get()
+                if isinstance(message, _Exit):
+                    live -= 1
+                    if message.error is not None:
+                        raise message.error
+                    continue
+                room.release()
+                self.items += len(message)
+                for sub in message:
+                    yield sub
+        finally:
+            self.finished = time.monotonic()
+            await _stop(workers)
+
+    async def work(
+        self,
+        ids: _IDs,
+        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
+        room: asyncio.Semaphore,
+        requests: asyncio.Semaphore,
+    ) -> None:
+        """One worker: take IDs one by one and list each into the queue."""
+        count_in_this_task(self.stats)
+        error: BaseException | None = None
+        try:
+            while (id_ := await ids.next()) is not None:
+                if id_ in self.in_flight or id_ in self.had_results:
+                    self.ids_done += 1  # a repeat: its subscriptions come (came) once
+                    continue
+                self.in_flight.add(id_)
+                try:
+                    queued, failure = await self.list_one(id_, pages, room, requests)
+                finally:
+                    self.in_flight.discard(id_)
+                if failure is not None:
+                    if self.settings.on_error == "raise":
+                        raise failure
+                    self.failures.append(FailedID(id_, failure, queued))
+                elif queued:
+                    self.had_results.add(id_)
+                self.ids_done += 1
+                self.report()
+        except asyncio.CancelledError:
+            if self.resource._transport.closed:
+                error = ClientClosedError("the CloseClient was closed while list_many was running")
+            raise
+        except BaseException as exc:  # a failure to raise from the consumer's loop
+            error = exc
+        finally:
+            pages.put_nowait(_Exit(error))
+
+    async def list_one(
+        self,
+        id_: str,
+        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
+        room: asyncio.Semaphore,
+        requests: asyncio.Semaphore,
+    ) -> tuple[int, CloseError | None]:
+        """List one ID into the queue; return how many were queued, and the failure if any."""
+        settings = self.settings
+        fetch = self.resource._page_fetcher(
+            SequenceSubscription, {settings.filter: id_}, limiter=requests
+        )
+        listing = paginate(
+            fetch, page_size=settings.page_size, prefetch=settings.prefetch, key=_key
+        )
+        queued = 0
+        try:
+            async with aclosing(listing):
+                async for page in listing:
+                    await room.acquire()
+                    pages.put_nowait(page)
+                    queued += len(page)
+                    self.report()
+        except CloseError as exc:
+            return queued, exc
+        return queued, None
+
+
+class FanOut(AsyncIterator[SequenceSubscription]):
     """The subscriptions of many IDs, as ``list_many`` returns them.
 
-    Iterate it once with ``async for``. Afterwards (or during) ``failures`` lists the IDs
+    Iterate it with ``async for`` (like a generator, it runs once). Afterwards (or during) ``failures`` lists the IDs
     that failed (with ``on_error="continue"``) and ``progress`` says where the run stands.
-    ``aclose()`` (or ``async with``, or ``contextlib.aclosing``) stops it at once.
+    ``aclose()`` (or ``async with``, or ``contextlib.aclosing``) stops it at once; so does
+    dropping it (``break``), as the event loop then finalises it.
     """
 
     def __init__(
@@ -161,75 +328,64 @@ class FanOut(AsyncIterable[SequenceSubscription]):
         name, ids = _pick_source(
             lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
         )
-        self._filter = name[:-1]  # lead_ids -> lead_id
-        self._ids = ids
-        transport = resource._transport
-        self._concurrency = min(
-            check_positive(concurrency, "concurrency"), transport.max_concurrency
-        )
-        self._page_size = check_page_size(page_size)
-        self._prefetch = check_positive(prefetch, "prefetch")
         if on_error not in ("raise", "continue"):
             raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
         if on_progress is not None and not callable(on_progress):
             raise TypeError("on_progress must be callable")
-        self._on_error = on_error
-        self._on_progress = on_progress
-        self._resource = resource
-        self._transport = transport
-        self._total = len(ids) if isinstance(ids, Sized) else None
-        self.stats = ClientStats()
-        self.failures: list[FailedID] = []
-        self._ids_done = 0
-        self._items = 0
-        self._started: float | None = None
-        self._finished: float | None = None
-        self._agen: weakref.ref[AsyncIterator[SequenceSubscription]] | None = None
-        self._in_flight: set[str] = set()
-        self._had_results: set[str] = set()
+        settings = _Settings(
+            filter=name[:-1],  # lead_ids -> lead_id
+            # Never more than the client allows: the excess would only queue in the client.
+            concurrency=min(
+                check_positive(concurrency, "concurrency"), resource._transport.max_concurrency
+            ),
+            page_size=check_page_size(page_size),
+            prefetch=check_positive(prefetch, "prefetch"),
+            on_error=on_error,
+            on_progress=on_progress,
+        )
+        self._run = _Run(resource, ids, settings)
+        self._results: AsyncGenerator[SequenceSubscription, None] | None = None
 
     def __repr__(self) -> str:
-        return f"<FanOut {self._filter}s concurrency={self._concurrency} {self.progress}>"
+        settings = self._run.settings
+        return f"<FanOut {settings.filter}s concurrency={settings.concurrency} {self.progress}>"
 
     @property
     def concurrency(self) -> int:
         """The most requests this run has in flight."""
-        return self._concurrency
+        return self._run.settings.concurrency
 
     @property
     def progress(self) -> Progress:
         """A snapshot of the run's counters."""
-        stats = self.stats
-        if self._started is None:
-            elapsed = 0.0
-        else:
-            elapsed = (self._finished or time.monotonic()) - self._started
-        return Progress(
-            ids_done=self._ids_done,
-            ids_failed=len(self.failures),
-            ids_total=self._total,
-            items=self._items,
-            requests=stats.requests,
-            retries=stats.retries,
-            rate_limited=stats.rate_limited,
-            rate_limit_wait=stats.rate_limit_wait,
-            elapsed=elapsed,
-        )
+        return self._run.progress()
 
-    def __aiter__(self) -> AsyncIterator[SequenceSubscription]:
-        if self._agen is not None:
-            raise RuntimeError("a list_many() result can be iterated only once")
-        agen = self._run()
-        # Only a weak reference: when the caller's loop drops the generator (``break``),
-        # it must be finalised (and its workers stopped) at once, not kept alive by us.
-        self._agen = weakref.ref(agen)
-        return agen
+    @property
+    def failures(self) -> list[FailedID]:
+        """The IDs that failed for good (with ``on_error="continue"``), in order."""
+        return self._run.failures
+
+    @property
+    def stats(self) -> ClientStats:
+        """This run's share of the client's counters."""
+        return self._run.stats
+
+    def __aiter__(self) -> FanOut:
+        return self
+
+    async def __anext__(self) -> SequenceSubscription:
+        # Like a generator: the run starts on the first item asked for, and once it is over
+        # (or closed), asking for more gives nothing.
+        if self._results is None:
+            self._results = self._run.results()
+        return await self._results.__anext__()
 
     async def aclose(self) -> None:
         """Stop the run: cancel requests in flight and wait for the workers to end."""
-        agen = self._agen() if self._agen is not None else None
-        if agen is not None:
-            await agen.aclose()  # type: ignore[attr-defined]
+        if self._results is None:
+            self._results = _nothing()  # closed before it started: it never will
+        await self._results.aclose()
+        await self._run.stop()
 
     async def __aenter__(self) -> FanOut:
         return self
@@ -242,100 +398,18 @@ class FanOut(AsyncIterable[SequenceSubscription]):
     ) -> None:
         await self.aclose()
 
-    def _report(self) -> None:
-        if self._on_progress is not None:
-            self._on_progress(self.progress)
 
-    async def _run(self) -> AsyncIterator[SequenceSubscription]:
-        self._started = time.monotonic()
-        ids = _IDs(self._ids, f"{self._filter}s")
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit] = asyncio.Queue()
-        room = asyncio.Semaphore(2 * self._concurrency)  # pages waiting for the consumer
-        requests = asyncio.Semaphore(self._concurrency)
-        workers = [
-            asyncio.ensure_future(self._work(ids, pages, room, requests))
-            for _ in range(self._concurrency)
-        ]
-        for worker in workers:
-            self._transport.adopt(worker)
-        try:
-            live = len(workers)
-            while live:
-                message = await pages.get()
-                if isinstance(message, _Exit):
-                    live -= 1
-                    if message.error is not None:
-                        raise message.error
-                    continue
-                room.release()
-                self._items += len(message)
-                for sub in message:
-                    yield sub
-        finally:
-            self._finished = time.monotonic()
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+async def _nothing() -> AsyncGenerator[SequenceSubscription, None]:
+    return
+    yield  # pragma: no cover - makes this an (empty) async generator
 
-    async def _work(
-        self,
-        ids: _IDs,
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
-        room: asyncio.Semaphore,
-        requests: asyncio.Semaphore,
-    ) -> None:
-        count_in_this_task(self.stats)
-        error: BaseException | None = None
-        try:
-            while (id_ := await ids.next()) is not None:
-                if id_ in self._in_flight or id_ in self._had_results:
-                    self._ids_done += 1  # a repeat: its subscriptions come (came) once
-                    continue
-                self._in_flight.add(id_)
-                try:
-                    yielded, failure = await self._list_one(id_, pages, room, requests)
-                finally:
-                    self._in_flight.discard(id_)
-                if failure is not None:
-                    if self._on_error == "raise":
-                        raise failure
-                    self.failures.append(FailedID(id_, failure, yielded))
-                elif yielded:
-                    self._had_results.add(id_)
-                self._ids_done += 1
-                self._report()
-        except asyncio.CancelledError:
-            if self._transport.closed:
-                error = ClientClosedError("the CloseClient was closed while list_many was running")
-            raise
-        except BaseException as exc:  # a failure to raise from the consumer's loop
-            error = exc
-        finally:
-            pages.put_nowait(_Exit(error))
 
-    async def _list_one(
-        self,
-        id_: str,
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
-        room: asyncio.Semaphore,
-        requests: asyncio.Semaphore,
-    ) -> tuple[int, CloseError | None]:
-        """List one ID into the queue; return how many were queued, and the failure if any."""
-        fetch = self._resource._page_fetcher(
-            SequenceSubscription, {self._filter: id_}, limiter=requests
-        )
-        listing = paginate(fetch, page_size=self._page_size, prefetch=self._prefetch, key=_key)
-        queued = 0
-        try:
-            async with aclosing(listing):
-                async for page in listing:
-                    await room.acquire()
-                    pages.put_nowait(page)
-                    queued += len(page)
-                    self._report()
-        except CloseError as exc:
-            return queued, exc
-        return queued, None
+async def _stop(tasks: list[asyncio.Future[None]]) -> None:
+    """Cancel tasks and wait until each has really ended."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _key(sub: SequenceSubscription) -> str:

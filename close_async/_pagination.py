@@ -77,8 +77,9 @@ async def paginate(
     launch()
     try:
         while pending:
-            skip, task = pending.popleft()
+            skip, task = pending[0]
             page = await task
+            pending.popleft()
             items = page.items
             fresh = []
             for item in items:

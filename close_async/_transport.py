@@ -32,7 +32,7 @@ from ._exceptions import (
     error_class_for,
 )
 from ._gate import Observation, RateLimitGate
-from ._ratelimit import server_wait
+from ._ratelimit import parse_retry_after, server_wait
 from ._retry import RetryPolicy, retry_delay, should_retry
 from ._stats import ClientStats, counters
 from ._version import __version__
@@ -307,7 +307,11 @@ class Transport:
             body = raw.decode("utf-8", "replace")  # a proxy's HTML page, say
         cls = error_class_for(status)
         detail = ""
-        if cls is RateLimitError:
+        if cls is not RateLimitError:
+            # RateLimit's reset is about the rate window, not about this failure: only an
+            # explicit Retry-After (a 503 may carry one) says when to try again.
+            wait = parse_retry_after(headers.get("Retry-After"), now=time.time())
+        else:
             cap = self._policy.max_rate_limit_wait
             if wait is not None and wait > cap:
                 detail = (

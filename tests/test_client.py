@@ -1,0 +1,150 @@
+"""CloseClient set-up: credentials, base URL, settings, lifecycle, and what never leaks."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+
+import aiohttp
+import pytest
+from aioresponses import aioresponses
+
+from close_async import ClientClosedError, CloseClient, __version__
+
+URL = "http://127.0.0.1:9/api/v1/"
+SUBS = re.compile(r"^http://127\.0\.0\.1:9/api/v1/sequence_subscription/.*$")
+SECRET = "api_key_SECRET_1234567890"
+
+
+def sent_headers(mocked: aioresponses) -> dict[str, str]:
+    assert mocked.requests is not None
+    (calls,) = mocked.requests.values()
+    return dict(calls[0].kwargs["headers"])
+
+
+async def test_api_key_is_sent_as_basic_auth_with_empty_password() -> None:
+    with aioresponses() as mocked:
+        mocked.get(SUBS, payload={"id": "sub_1"})
+        async with CloseClient(SECRET, base_url=URL) as close:
+            await close.sequence_subscriptions.get("sub_1")
+        headers = sent_headers(mocked)
+    expected = base64.b64encode(f"{SECRET}:".encode()).decode()
+    assert headers["Authorization"] == f"Basic {expected}"
+    assert headers["User-Agent"].startswith(f"close_async/{__version__} ")
+    assert "Content-Type" not in headers  # only with a body
+
+
+async def test_oauth_token_is_sent_as_bearer() -> None:
+    with aioresponses() as mocked:
+        mocked.get(SUBS, payload={"id": "sub_1"})
+        async with CloseClient(oauth_token="tok_abc", base_url=URL) as close:
+            await close.sequence_subscriptions.get("sub_1")
+        assert sent_headers(mocked)["Authorization"] == "Bearer tok_abc"
+
+
+async def test_api_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSE_API_KEY", "env_key")
+    with aioresponses() as mocked:
+        mocked.get(SUBS, payload={"id": "sub_1"})
+        async with CloseClient(base_url=URL) as close:
+            await close.sequence_subscriptions.get("sub_1")
+        auth = sent_headers(mocked)["Authorization"]
+    assert base64.b64decode(auth.split()[1]) == b"env_key:"
+
+
+def test_no_credential_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOSE_API_KEY", raising=False)
+    with pytest.raises(ValueError, match=r"no credential: pass api_key=.*CLOSE_API_KEY"):
+        CloseClient()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"api_key": "a", "oauth_token": "b"}, "not both"),
+        ({"api_key": ""}, "api_key must be a non-empty string"),
+        ({"oauth_token": "  "}, "oauth_token must be a non-empty string"),
+        ({"api_key": "k", "base_url": "http://api.close.com/api/v1/"}, "plain http"),
+        ({"api_key": "k", "base_url": "ftp://x/"}, "must be an https:// URL"),
+        ({"api_key": "k", "base_url": "https://u:p@x/"}, "credentials"),
+        ({"api_key": "k", "max_retries": -1}, "max_retries"),
+        ({"api_key": "k", "max_concurrency": 0}, "max_concurrency must be at least 1"),
+        ({"api_key": "k", "timeout": 0}, "timeout must be more than 0"),
+        ({"api_key": "k", "prefetch": 0}, "prefetch must be at least 1"),
+        ({"api_key": "k", "backoff_base": -1}, "backoff_base"),
+    ],
+)
+def test_bad_settings_fail_at_construction(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CloseClient(**kwargs)  # type: ignore[arg-type]
+
+
+def test_timeout_of_wrong_type() -> None:
+    with pytest.raises(TypeError, match="timeout must be seconds"):
+        CloseClient("k", timeout="10")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://127.0.0.1:8000/api/v1/", "http://localhost/api/v1", "http://[::1]:80/"]
+)
+def test_http_is_fine_on_loopback(base_url: str) -> None:
+    close = CloseClient("k", base_url=base_url)
+    assert close.base_url.endswith("/")
+
+
+def test_default_base_url_is_close() -> None:
+    assert CloseClient("k").base_url == "https://api.close.com/api/v1/"
+
+
+def test_secrets_never_appear_in_repr_or_str() -> None:
+    close = CloseClient(SECRET)
+    for text in (repr(close), str(close), repr(close.sequence_subscriptions)):
+        assert SECRET not in text
+        assert base64.b64encode(f"{SECRET}:".encode()).decode() not in text
+    assert "auth=api_key" in repr(close)
+    bearer = CloseClient(oauth_token=SECRET)
+    assert SECRET not in repr(bearer)
+
+
+async def test_closed_client_refuses_requests() -> None:
+    close = CloseClient("k", base_url=URL)
+    await close.aclose()
+    await close.aclose()  # twice is fine
+    assert close.closed
+    with pytest.raises(ClientClosedError, match="closed; create a new one"):
+        await close.sequence_subscriptions.get("sub_1")
+    with pytest.raises(ClientClosedError):
+        async for _ in close.sequence_subscriptions.list(lead_id="lead_1"):
+            pass
+    with pytest.raises(RuntimeError, match="closed"):
+        async with close:
+            pass
+
+
+async def test_callers_session_is_used_and_never_closed() -> None:
+    async with aiohttp.ClientSession() as session:
+        with aioresponses() as mocked:
+            mocked.get(SUBS, payload={"id": "sub_1"})
+            async with CloseClient("k", base_url=URL, session=session) as close:
+                sub = await close.sequence_subscriptions.get("sub_1")
+        assert sub.id == "sub_1"
+        assert not session.closed
+
+
+async def test_debug_logs_carry_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    with aioresponses() as mocked:
+        mocked.get(SUBS, status=503, payload={"error": "down"})
+        mocked.get(SUBS, payload={"id": "sub_1"})
+        async with CloseClient(SECRET, base_url=URL, backoff_base=0.001) as close:
+            await close.sequence_subscriptions.get("sub_1")
+    assert "Retrying GET sequence_subscription/sub_1/" in caplog.text
+    assert SECRET not in caplog.text
+    assert base64.b64encode(f"{SECRET}:".encode()).decode() not in caplog.text
+
+
+def test_stats_start_at_zero() -> None:
+    close = CloseClient("k")
+    assert close.stats.requests == 0
+    assert close.max_concurrency == 32

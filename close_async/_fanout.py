@@ -46,7 +46,7 @@ from ._stats import ClientStats, count_in_this_task
 if TYPE_CHECKING:
     from .resources.subscriptions import SequenceSubscriptions
 
-__all__ = ["FailedID", "FanOut", "OnProgress", "Progress"]
+__all__ = ["FailedID", "FanOut", "OnIdDone", "OnProgress", "Progress"]
 
 
 @attrs.frozen(kw_only=True)
@@ -54,7 +54,8 @@ class Progress:
     """Where a ``list_many`` run stands.
 
     Attributes:
-        ids_done: IDs finished, successfully or not (repeated IDs count once each time).
+        ids_done: IDs finished, successfully or not, all their subscriptions yielded
+            (a repeated input ID counts each time).
         ids_failed: IDs that failed for good (with ``on_error="continue"``).
         ids_total: the number of input IDs when the input has a length, else None.
         items: subscriptions handed to the consumer so far.
@@ -96,6 +97,24 @@ class _Exit:
     """A worker ended; ``error`` says why when it was not because the input ran out."""
 
     error: BaseException | None
+
+
+@attrs.frozen
+class _IdDone:
+    """An ID is finished: its pages (``count`` subscriptions) are ahead of this in the queue.
+
+    ``repeat``: the ID was a repeat of one already listed (or being listed), so nothing was
+    fetched for it. ``failure``: it failed for good (with ``on_error="continue"``).
+    """
+
+    id: str
+    count: int
+    failure: CloseError | None = None
+    repeat: bool = False
+
+
+_Message = list[SequenceSubscription] | _IdDone | _Exit
+OnIdDone = Callable[[str, int], object]
 
 
 class _IDs:
@@ -152,6 +171,7 @@ class _Settings:
     prefetch: int
     on_error: str
     on_progress: OnProgress | None
+    on_id_done: OnIdDone | None
 
 
 class _Run:
@@ -213,7 +233,7 @@ class _Run:
         self.started = time.monotonic()
         concurrency = self.settings.concurrency
         ids = _IDs(self.ids, f"{self.settings.filter}s")
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit] = asyncio.Queue()
+        pages: asyncio.Queue[_Message] = asyncio.Queue()
         room = asyncio.Semaphore(2 * concurrency)  # pages waiting for the consumer
         requests = asyncio.Semaphore(concurrency)
         workers = self.workers = [
@@ -221,19 +241,32 @@ class _Run:
         ]
         for worker in workers:
             self.resource._transport.adopt(worker)
+        on_id_done = self.settings.on_id_done
         try:
             live = len(workers)
             while live:
                 message = await pages.get()
-                if isinstance(message, _Exit):
+                if isinstance(message, list):
+                    room.release()
+                    self.items += len(message)
+                    for sub in message:
+                        yield sub
+                elif isinstance(message, _IdDone):
+                    # Every subscription of this ID has been yielded by now (each worker
+                    # queues an ID's pages before its _IdDone, and the queue is FIFO).
+                    self.ids_done += 1
+                    if message.failure is not None:
+                        self.failures.append(FailedID(message.id, message.failure, message.count))
+                    elif on_id_done is not None and not message.repeat:
+                        on_id_done(message.id, message.count)
+                    self.report()
+                    continue
+                else:
                     live -= 1
                     if message.error is not None:
                         raise message.error
                     continue
-                room.release()
-                self.items += len(message)
-                for sub in message:
-                    yield sub
+                self.report()
         finally:
             self.finished = time.monotonic()
             await _stop(workers)
@@ -241,7 +274,7 @@ class _Run:
     async def work(
         self,
         ids: _IDs,
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
+        pages: asyncio.Queue[_Message],
         room: asyncio.Semaphore,
         requests: asyncio.Semaphore,
     ) -> None:
@@ -251,21 +284,18 @@ class _Run:
         try:
             while (id_ := await ids.next()) is not None:
                 if id_ in self.in_flight or id_ in self.had_results:
-                    self.ids_done += 1  # a repeat: its subscriptions come (came) once
+                    pages.put_nowait(_IdDone(id_, 0, repeat=True))  # listed once already
                     continue
                 self.in_flight.add(id_)
                 try:
                     queued, failure = await self.list_one(id_, pages, room, requests)
                 finally:
                     self.in_flight.discard(id_)
-                if failure is not None:
-                    if self.settings.on_error == "raise":
-                        raise failure
-                    self.failures.append(FailedID(id_, failure, queued))
-                elif queued:
+                if failure is not None and self.settings.on_error == "raise":
+                    raise failure
+                if failure is None and queued:
                     self.had_results.add(id_)
-                self.ids_done += 1
-                self.report()
+                pages.put_nowait(_IdDone(id_, queued, failure))
         except asyncio.CancelledError:
             if self.resource._transport.closed:
                 error = ClientClosedError("the CloseClient was closed while list_many was running")
@@ -278,7 +308,7 @@ class _Run:
     async def list_one(
         self,
         id_: str,
-        pages: asyncio.Queue[list[SequenceSubscription] | _Exit],
+        pages: asyncio.Queue[_Message],
         room: asyncio.Semaphore,
         requests: asyncio.Semaphore,
     ) -> tuple[int, CloseError | None]:
@@ -297,7 +327,6 @@ class _Run:
                     await room.acquire()
                     pages.put_nowait(page)
                     queued += len(page)
-                    self.report()
         except CloseError as exc:
             return queued, exc
         return queued, None
@@ -306,8 +335,9 @@ class _Run:
 class FanOut(AsyncIterator[SequenceSubscription]):
     """The subscriptions of many IDs, as ``list_many`` returns them.
 
-    Iterate it with ``async for`` (like a generator, it runs once). Afterwards (or during) ``failures`` lists the IDs
-    that failed (with ``on_error="continue"``) and ``progress`` says where the run stands.
+    Iterate it with ``async for`` (like a generator, it runs once). Afterwards (or during)
+    ``failures`` lists the IDs that failed (with ``on_error="continue"``) and ``progress``
+    says where the run stands.
     ``aclose()`` (or ``async with``, or ``contextlib.aclosing``) stops it at once; so does
     dropping it (``break``), as the event loop then finalises it.
     """
@@ -324,14 +354,16 @@ class FanOut(AsyncIterator[SequenceSubscription]):
         prefetch: int,
         on_error: str,
         on_progress: OnProgress | None,
+        on_id_done: OnIdDone | None = None,
     ) -> None:
         name, ids = _pick_source(
             lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
         )
         if on_error not in ("raise", "continue"):
             raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError("on_progress must be callable")
+        for hook_name, hook in (("on_progress", on_progress), ("on_id_done", on_id_done)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{hook_name} must be callable")
         settings = _Settings(
             filter=name[:-1],  # lead_ids -> lead_id
             # Never more than the client allows: the excess would only queue in the client.
@@ -342,6 +374,7 @@ class FanOut(AsyncIterator[SequenceSubscription]):
             prefetch=check_positive(prefetch, "prefetch"),
             on_error=on_error,
             on_progress=on_progress,
+            on_id_done=on_id_done,
         )
         self._run = _Run(resource, ids, settings)
         self._results: AsyncGenerator[SequenceSubscription, None] | None = None

@@ -24,7 +24,7 @@ from .._params import (
 from ._base import Resource
 
 if TYPE_CHECKING:
-    from .._fanout import FanOut, OnProgress
+    from .._fanout import FanOut, OnIdDone, OnProgress
 
 __all__ = ["SequenceSubscriptions"]
 
@@ -72,6 +72,7 @@ class SequenceSubscriptions(Resource):
         prefetch: int | None = None,
         on_error: str = "raise",
         on_progress: OnProgress | None = None,
+        on_id_done: OnIdDone | None = None,
     ) -> FanOut:
         """List the subscriptions of many leads, contacts or sequences at once.
 
@@ -83,7 +84,9 @@ class SequenceSubscriptions(Resource):
         ``on_error="raise"`` (the default) raises the first failure (after retries) and
         stops the rest; ``"continue"`` goes on and records each failed ID in the returned
         object's ``failures``. ``on_progress`` is called with a ``Progress`` snapshot as
-        the work advances. See the README's "Fan-out" section.
+        the work advances; ``on_id_done(id, count)`` once the last of an ID's ``count``
+        subscriptions has been yielded (what a resumable export journals). See the
+        README's "Fan-out" section.
         """
         from .._fanout import FanOut
 
@@ -97,6 +100,7 @@ class SequenceSubscriptions(Resource):
             prefetch=self._prefetch if prefetch is None else prefetch,
             on_error=on_error,
             on_progress=on_progress,
+            on_id_done=on_id_done,
         )
 
     async def get(self, id: str) -> SequenceSubscription:

@@ -1,0 +1,351 @@
+"""Close's endpoints as plain functions: (method, route, query, body) -> status and JSON text.
+
+No I/O here: authentication, rate limits, faults and latency belong to the server; this module
+routes, validates the request the way Close does and reads or writes the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ._errors import (
+    DOES_NOT_EXIST,
+    REQUIRED,
+    RejectedError,
+    field_errors,
+    flat_error,
+    invalid_choice,
+)
+from ._model import BULK_ACTION_TYPES, CONTACT_PREFERENCES, dumps
+from ._state import FakeState
+
+API_PREFIX = "/api/v1/"
+RESOURCES = ("sequence", "sequence_subscription", "bulk_action/sequence_subscription")
+METHODS = ("GET", "POST", "PUT", "DELETE")
+# The resource name used for requests to paths the fake does not serve.
+UNKNOWN_RESOURCE = "<unknown>"
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 100
+SUBSCRIPTION_FILTERS = ("lead_id", "contact_id", "sequence_id")
+
+_NOT_A_STRING = "Not a valid string."
+_NOT_A_LIST = "Not a valid list."
+_EMPTY_PAGE = '{"data":[],"has_more":false}'
+
+
+class Route(NamedTuple):
+    """Name a resolved path: the resource and, for a single object, its id."""
+
+    resource: str
+    object_id: str | None
+
+
+class ApiResponse(NamedTuple):
+    """Carry an answer: status, JSON text and, for a 201, the created object's path."""
+
+    status: int
+    body: str
+    location: str | None = None
+
+
+def resolve(path: str) -> Route | None:
+    """Map a URL path (trailing slash optional) to a route, or None if the fake has none."""
+    if not path.startswith(API_PREFIX):
+        return None
+    parts = [part for part in path[len(API_PREFIX) :].split("/") if part]
+    if parts[:1] == ["bulk_action"]:
+        parts = ["/".join(parts[:2]), *parts[2:]]
+    if not parts or parts[0] not in RESOURCES or len(parts) > 2:
+        return None
+    return Route(parts[0], parts[1] if len(parts) == 2 else None)
+
+
+def endpoint_group(method: str, resource: str) -> str:
+    """Return the name of an endpoint group, e.g. `GET sequence_subscription`."""
+    return f"{method} {resource}"
+
+
+def parse_group(group: str) -> str:
+    """Normalize and check a group name such as `get sequence_subscription/`."""
+    method, _, resource = group.strip().partition(" ")
+    method, resource = method.upper(), resource.strip().strip("/")
+    if method not in METHODS or resource not in RESOURCES:
+        raise ValueError(
+            f"unknown endpoint group {group!r}: expected '<{'|'.join(METHODS)}> <resource>' "
+            f"with resource one of {RESOURCES}"
+        )
+    return endpoint_group(method, resource)
+
+
+def error_body(message: str) -> str:
+    """Return Close's simple error body `{"error": message}` as JSON text."""
+    return dumps({"error": message})
+
+
+def parse_paging(query: Mapping[str, str]) -> tuple[int, int]:
+    """Return `(_skip, _limit)` from the query, or raise a 400 for bad values."""
+    skip = _non_negative_int(query, "_skip", 0)
+    limit = _non_negative_int(query, "_limit", DEFAULT_LIMIT)
+    if limit > MAX_LIMIT:
+        raise flat_error(f"_limit must be at most {MAX_LIMIT}.")
+    return skip, limit
+
+
+def list_body(items: list[str], has_more: bool) -> str:
+    """Assemble a list envelope from records already serialized to JSON."""
+    if not items and not has_more:
+        return _EMPTY_PAGE
+    return '{"data":[' + ",".join(items) + '],"has_more":' + ("true" if has_more else "false") + "}"
+
+
+def _non_negative_int(query: Mapping[str, str], name: str, default: int) -> int:
+    text = query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdecimal()):
+        raise flat_error(f"{name} must be a non-negative integer.")
+    return int(text)
+
+
+_Handler = Callable[[str, Mapping[str, str], bytes], ApiResponse]
+
+
+class CloseApi:
+    """Serve the Sequences, Sequence Subscriptions and bulk subscription endpoints.
+
+    `on_bulk_action` is called with the id of each bulk action created; the server uses it to
+    move the action through `processing` to `done` over time.
+    """
+
+    def __init__(self, state: FakeState, on_bulk_action: Callable[[str], None]) -> None:
+        self.state = state
+        self._on_bulk_action = on_bulk_action
+        # (resource, is_one_object, method) -> handler(object_id, query, body)
+        self._routes: dict[tuple[str, bool, str], _Handler] = {
+            ("sequence", False, "GET"): self._list_sequences,
+            ("sequence", False, "POST"): self._create_sequence,
+            ("sequence", True, "GET"): self._get_sequence,
+            ("sequence", True, "PUT"): self._update_sequence,
+            ("sequence", True, "DELETE"): self._delete_sequence,
+            ("sequence_subscription", False, "GET"): self._list_subscriptions,
+            ("sequence_subscription", False, "POST"): self._create_subscription,
+            ("sequence_subscription", True, "GET"): self._get_subscription,
+            ("sequence_subscription", True, "PUT"): self._update_subscription,
+            ("sequence_subscription", True, "DELETE"): self._delete_subscription,
+            ("bulk_action/sequence_subscription", False, "GET"): self._list_bulk_actions,
+            ("bulk_action/sequence_subscription", False, "POST"): self._create_bulk_action,
+            ("bulk_action/sequence_subscription", True, "GET"): self._get_bulk_action,
+        }
+
+    def handle(
+        self, method: str, route: Route, query: Mapping[str, str], body: bytes
+    ) -> ApiResponse:
+        """Answer one request to a resolved route."""
+        handler = self._routes.get((route.resource, route.object_id is not None, method))
+        if handler is None:
+            return ApiResponse(405, error_body(f"Method {method} not allowed."))
+        try:
+            return handler(route.object_id or "", query, body)
+        except RejectedError as exc:
+            return ApiResponse(400, dumps(exc.body))
+
+    # Sequences ----------------------------------------------------------------------------
+
+    def _list_sequences(self, _: str, query: Mapping[str, str], __: bytes) -> ApiResponse:
+        return ApiResponse(200, list_body(*self.state.page_sequences(*parse_paging(query))))
+
+    def _get_sequence(self, seq_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
+        return _found(self.state.sequence_json(seq_id))
+
+    def _create_sequence(self, _: str, __: Mapping[str, str], body: bytes) -> ApiResponse:
+        fields = _sequence_fields(_json_object(body))
+        missing = {f: REQUIRED for f in ("name", "timezone") if not fields.get(f)}
+        if missing:
+            raise field_errors(missing)
+        seq_id = self.state.create_sequence(**fields)
+        return ApiResponse(200, self.state.sequence_json(seq_id) or "")
+
+    def _update_sequence(self, seq_id: str, _: Mapping[str, str], body: bytes) -> ApiResponse:
+        if self.state.sequence(seq_id) is None:
+            return _not_found()
+        self.state.update_sequence(seq_id, _sequence_fields(_json_object(body)))
+        return _found(self.state.sequence_json(seq_id))
+
+    def _delete_sequence(self, seq_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
+        if self.state.sequence(seq_id) is None:
+            return _not_found()
+        self.state.delete_sequence(seq_id)
+        return ApiResponse(200, "{}")
+
+    # Subscriptions ------------------------------------------------------------------------
+
+    def _list_subscriptions(self, _: str, query: Mapping[str, str], __: bytes) -> ApiResponse:
+        filters = {name: query.get(name) or None for name in SUBSCRIPTION_FILTERS}
+        if not any(filters.values()):
+            # Required since Close's changelog of 2021-03-31.
+            raise flat_error("At least one of sequence_id, contact_id or lead_id is required.")
+        skip, limit = parse_paging(query)
+        items, has_more = self.state.page_subscriptions(skip, limit, **filters)
+        return ApiResponse(200, list_body(items, has_more))
+
+    def _get_subscription(self, sub_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
+        return _found(self.state.subscription_json(sub_id))
+
+    def _create_subscription(self, _: str, __: Mapping[str, str], body: bytes) -> ApiResponse:
+        data = _json_object(body)
+        required = ("sequence_id", "contact_id", "sender_account_id", "sender_email", "sender_name")
+        errors = {f: REQUIRED for f in required if not data.get(f)}
+        errors.update(_type_errors(data, (*required, "contact_email"), ("calls_assigned_to",)))
+        if errors:
+            raise field_errors(errors)
+        sub_id = self.state.create_subscription(
+            sequence_id=data["sequence_id"],
+            contact_id=data["contact_id"],
+            contact_email=data.get("contact_email"),
+            sender_account_id=data["sender_account_id"],
+            sender_email=data["sender_email"],
+            sender_name=data["sender_name"],
+            calls_assigned_to=data.get("calls_assigned_to") or (),
+        )
+        return ApiResponse(
+            201, self.state.subscription_json(sub_id) or "", f"sequence_subscription/{sub_id}/"
+        )
+
+    def _update_subscription(self, sub_id: str, _: Mapping[str, str], body: bytes) -> ApiResponse:
+        if self.state.subscription(sub_id) is None:
+            return _not_found()
+        data = _json_object(body)
+        strings = ("contact_email", "sender_account_id", "sender_email", "sender_name")
+        errors = _type_errors(data, strings, ("calls_assigned_to",))
+        changes: dict[str, Any] = {f: data[f] for f in (*strings, "calls_assigned_to") if f in data}
+        if "status" in data:
+            # Pausing records a manual pause; resuming clears the reason (Close's examples).
+            status = data["status"]
+            if status == "paused":
+                changes.update(status="paused", status_reason="manual")
+            elif status == "active":
+                changes.update(status="active", status_reason=None)
+            else:
+                errors["status"] = invalid_choice(status)
+        if errors:
+            raise field_errors(errors)
+        self.state.update_subscription(sub_id, changes)
+        return _found(self.state.subscription_json(sub_id))
+
+    def _delete_subscription(self, sub_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
+        if self.state.subscription(sub_id) is None:
+            return _not_found()
+        self.state.delete_subscription(sub_id)
+        return ApiResponse(200, "{}")
+
+    # Bulk actions -------------------------------------------------------------------------
+
+    def _list_bulk_actions(self, _: str, query: Mapping[str, str], __: bytes) -> ApiResponse:
+        return ApiResponse(200, list_body(*self.state.page_bulk_actions(*parse_paging(query))))
+
+    def _get_bulk_action(self, bulk_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
+        return _found(self.state.bulk_action_json(bulk_id))
+
+    def _create_bulk_action(self, _: str, __: Mapping[str, str], body: bytes) -> ApiResponse:
+        data = _json_object(body)
+        action_type = data.get("action_type")
+        errors: dict[str, str] = {}
+        if not action_type:
+            errors["action_type"] = REQUIRED
+        elif action_type not in BULK_ACTION_TYPES:
+            errors["action_type"] = invalid_choice(action_type)
+        if action_type == "subscribe":
+            required = ("sequence_id", "sender_account_id", "sender_name", "sender_email")
+            errors.update(
+                {f: REQUIRED for f in (*required, "contact_preference") if not data.get(f)}
+            )
+        preference = data.get("contact_preference")
+        if preference is not None and preference not in CONTACT_PREFERENCES:
+            errors["contact_preference"] = invalid_choice(preference)
+        sequence_id = data.get("sequence_id")
+        if sequence_id and (
+            not isinstance(sequence_id, str) or not self.state.sequence(sequence_id)
+        ):
+            errors["sequence_id"] = DOES_NOT_EXIST
+        limit = data.get("results_limit")
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 0
+        ):
+            errors["results_limit"] = "A valid integer is required."
+        errors.update(
+            _type_errors(
+                data, ("sender_account_id", "sender_email", "sender_name"), ("calls_assigned_to",)
+            )
+        )
+        if errors:
+            raise field_errors(errors)
+        bulk_id = self.state.create_bulk_action(data)
+        self._on_bulk_action(bulk_id)
+        return ApiResponse(200, self.state.bulk_action_json(bulk_id) or "")
+
+
+def _found(body: str | None) -> ApiResponse:
+    return _not_found() if body is None else ApiResponse(200, body)
+
+
+def _not_found() -> ApiResponse:
+    return ApiResponse(404, error_body("Not found."))
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise flat_error("Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise flat_error("Request body must be a JSON object.")
+    return data
+
+
+def _type_errors(
+    data: Mapping[str, Any], strings: tuple[str, ...], string_lists: tuple[str, ...]
+) -> dict[str, str]:
+    errors = {f: _NOT_A_STRING for f in strings if f in data and not isinstance(data[f], str)}
+    for f in string_lists:
+        value = data.get(f)
+        if value is not None and not (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            errors[f] = _NOT_A_LIST
+    return errors
+
+
+def _sequence_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    # The writable fields of a sequence, type-checked; values are checked by the store.
+    fields = {f: data[f] for f in ("name", "timezone", "status", "schedule", "steps") if f in data}
+    errors = _type_errors(fields, ("name", "timezone", "status"), ())
+    schedule = fields.get("schedule")
+    if schedule is not None and not _is_schedule(schedule):
+        errors["schedule"] = 'Invalid schedule: expected {"ranges": [{weekday, start, end}]}.'
+    if errors:
+        raise field_errors(errors)
+    steps = fields.get("steps")
+    if steps is not None and not (
+        isinstance(steps, list) and all(isinstance(s, dict) for s in steps)
+    ):
+        raise flat_error("steps must be a list of step objects.")
+    if steps is None:
+        fields.pop("steps", None)
+    return fields
+
+
+def _is_schedule(value: object) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("ranges"), list):
+        return False
+    return all(
+        isinstance(r, dict)
+        and isinstance(r.get("weekday"), int)
+        and 1 <= r["weekday"] <= 7
+        and isinstance(r.get("start"), str)
+        and isinstance(r.get("end"), str)
+        for r in value["ranges"]
+    )

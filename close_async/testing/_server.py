@@ -1,0 +1,243 @@
+"""The aiohttp transport: one lean handler that authenticates, rate-limits, injects faults and
+latency, then hands the request to the API layer.
+
+Per request, in order: count it; authenticate (401); check the (key, group) window (429, not
+counted against the window); draw a fault (an injected 429 is not counted either); count the
+request in its window; sleep the latency; then answer, fail or stall as decided. Headers are
+built at answer time, so `reset` is measured from when the client gets the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ._api import API_PREFIX, UNKNOWN_RESOURCE, CloseApi, Route, endpoint_group, error_body, resolve
+from ._auth import Credentials
+from ._bulk import complete_bulk_action
+from ._faults import Fault, FaultPlan
+from ._model import dumps
+from ._ratelimit import FixedWindowLimiter, Window, rate_limited_body, ratelimit_header, retry_after
+from ._state import FakeState
+from ._stats import FakeStats
+
+BAD_GATEWAY_HTML = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+_UNAUTHORIZED = error_body("Invalid API key or OAuth token.")
+_UNAVAILABLE = error_body("Service unavailable")
+_UNKNOWN_PATH = error_body("Not found.")
+_RATE_LIMIT_FAULTS = frozenset({"429", "429_storm"})
+# Seconds aiohttp waits for handlers on shutdown before cancelling them; stalled handlers are
+# woken first, so this only bounds a pathological case.
+_SHUTDOWN_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Hold the transport's settings (the public knobs of `FakeClose`)."""
+
+    latency: float = 0.0
+    endpoint_latency: Mapping[str, float] | None = None
+    ratelimit_separator: str = ","
+    stall_seconds: float = 30.0
+    bulk_action_seconds: float = 0.2
+
+
+class FakeServer:
+    """Serve a `CloseApi` over HTTP on loopback with rate limits, faults and latency."""
+
+    def __init__(
+        self,
+        *,
+        state: FakeState,
+        credentials: Credentials,
+        limiter: FixedWindowLimiter,
+        plan: FaultPlan,
+        stats: FakeStats,
+        options: ServerOptions,
+        rng: random.Random,
+    ) -> None:
+        self.api = CloseApi(state, self._schedule_bulk_action)
+        self.state = state
+        self.credentials = credentials
+        self.limiter = limiter
+        self.plan = plan
+        self.stats = stats
+        self._options = options
+        self._latency = dict(options.endpoint_latency or {})
+        self._rng = rng
+        self._runner: web.ServerRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    async def start(self, host: str, port: int) -> int:
+        """Start listening and return the bound port."""
+        if self._runner is not None:
+            raise RuntimeError("the fake server is already running")
+        self._closing = asyncio.Event()
+        runner = web.ServerRunner(
+            web.Server(self.handle, access_log=None), shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port, backlog=1024).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        return int(runner.addresses[0][1])
+
+    async def close(self) -> None:
+        """Stop: wake stalled handlers (they drop their connection), cancel bulk timers."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        assert self._closing is not None
+        self._closing.set()
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        await runner.cleanup()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Answer one HTTP request."""
+        self.stats.enter()
+        try:
+            return await self._respond(request)
+        finally:
+            self.stats.leave()
+
+    async def _respond(self, request: web.BaseRequest) -> web.StreamResponse:
+        stats, limiter = self.stats, self.limiter
+        loop_time = asyncio.get_running_loop().time
+        now = loop_time()
+        method, path = request.method, request.path
+        route = resolve(path)
+        group = endpoint_group(method, route.resource if route else UNKNOWN_RESOURCE)
+        stats.by_group[group] += 1
+        stats.by_path[path] += 1
+        identity = self.credentials.identify(request.headers.get("Authorization"))
+        if identity is None:
+            # Reported, never counted: a bad key must not use up anyone's window.
+            window = limiter.current(("", group), now)
+            await self._sleep_latency(group)
+            return self._json(401, _UNAUTHORIZED, window)
+        stats.by_api_key[identity] += 1
+        window = limiter.current((identity, group), now)
+        if limiter.is_exhausted(window):
+            stats.rate_limited += 1
+            await self._sleep_latency(group)
+            return self._too_many_requests(window.reset_in(loop_time()), window)
+        fault = self.plan.next_fault(group, now)
+        if fault is None or fault.kind not in _RATE_LIMIT_FAULTS:
+            window.count += 1
+        if fault is not None:
+            stats.faults[fault.kind] += 1
+        await self._sleep_latency(group)
+        if fault is not None:
+            return await self._inject(request, fault, window, route)
+        return await self._answer(request, route, window)
+
+    async def _answer(
+        self, request: web.BaseRequest, route: Route | None, window: Window
+    ) -> web.StreamResponse:
+        if route is None:
+            return self._json(404, _UNKNOWN_PATH, window)
+        method = request.method
+        body = await request.read() if method in ("POST", "PUT") else b""
+        answer = self.api.handle(method, route, request.query, body)
+        response = self._json(answer.status, answer.body, window)
+        if answer.location is not None:
+            # Newer Close endpoints answer a create with 201 and the new object's URL.
+            base = f"{request.scheme}://{request.host}{API_PREFIX}"
+            response.headers["Location"] = base + answer.location
+        return response
+
+    async def _inject(
+        self, request: web.BaseRequest, fault: Fault, window: Window, route: Route | None
+    ) -> web.StreamResponse:
+        kind = fault.kind
+        if kind in _RATE_LIMIT_FAULTS:
+            return self._too_many_requests(fault.reset, window, fault.ratelimit_header)
+        if kind == "503":
+            return self._json(503, _UNAVAILABLE, window)
+        if kind == "502_html":
+            return self._respond_with(502, BAD_GATEWAY_HTML, "text/html", window)
+        if kind == "response":
+            return self._json(fault.status, dumps(fault.body), window)
+        if kind == "stall":
+            assert self._closing is not None
+            try:
+                await asyncio.wait_for(self._closing.wait(), self._options.stall_seconds)
+            except asyncio.TimeoutError:
+                return await self._answer(request, route, window)
+        # "drop", or a stall cut short by shutdown: close the connection without an answer.
+        return self._drop(request)
+
+    def _drop(self, request: web.BaseRequest) -> web.StreamResponse:
+        transport = request.transport
+        if transport is not None:
+            transport.close()
+        # aiohttp fails to write this to the closed transport and ends the connection quietly.
+        return web.Response(status=500)
+
+    def _too_many_requests(
+        self, reset: float, window: Window, ratelimit: bool = True
+    ) -> web.StreamResponse:
+        limit = self.limiter.header_limit
+        headers = {"Retry-After": retry_after(reset)}
+        if ratelimit:
+            headers["RateLimit"] = ratelimit_header(
+                limit, 0, reset, self._options.ratelimit_separator
+            )
+        body = dumps(rate_limited_body(limit, reset, self.limiter.window))
+        self.stats.responses[429] += 1
+        return web.Response(status=429, text=body, content_type="application/json", headers=headers)
+
+    def _json(self, status: int, body: str, window: Window) -> web.Response:
+        return self._respond_with(status, body, "application/json", window)
+
+    def _respond_with(
+        self, status: int, body: str, content_type: str, window: Window
+    ) -> web.Response:
+        now = asyncio.get_running_loop().time()
+        header = ratelimit_header(
+            self.limiter.header_limit,
+            self.limiter.remaining(window),
+            window.reset_in(now),
+            self._options.ratelimit_separator,
+        )
+        self.stats.responses[status] += 1
+        return web.Response(
+            status=status, text=body, content_type=content_type, headers={"RateLimit": header}
+        )
+
+    async def _sleep_latency(self, group: str) -> None:
+        base = self._latency.get(group, self._options.latency)
+        if base > 0:
+            # Uniform jitter of +/-25% so concurrent requests do not finish in lockstep.
+            await asyncio.sleep(base * self._rng.uniform(0.75, 1.25))
+
+    def _schedule_bulk_action(self, bulk_id: str) -> None:
+        # Close runs bulk actions in the background: created -> processing -> done.
+        seconds = self._options.bulk_action_seconds
+        loop = asyncio.get_running_loop()
+
+        def processing() -> None:
+            self._timers.discard(first)
+            self.state.update_bulk_action(bulk_id, {"status": "processing"})
+
+        def done() -> None:
+            self._timers.discard(second)
+            complete_bulk_action(self.state, bulk_id)
+
+        first = loop.call_later(seconds / 2, processing)
+        second = loop.call_later(seconds, done)
+        self._timers.update((first, second))

@@ -1,0 +1,26 @@
+"""Shared fixtures: a fake Close on loopback and a client pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from close_async import CloseClient
+from close_async.testing import FakeClose
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeClose]:
+    """A small seeded fake Close, no latency, no faults, no rate limit."""
+    async with FakeClose(leads=30, sequences=4, seed=7) as server:
+        yield server
+
+
+@pytest.fixture
+async def close(fake: FakeClose) -> AsyncIterator[CloseClient]:
+    """A client for ``fake`` that retries fast and times out soon."""
+    async with CloseClient(
+        fake.api_key, base_url=fake.url, backoff_base=0.001, timeout=2.0
+    ) as client:
+        yield client

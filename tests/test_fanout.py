@@ -1,0 +1,369 @@
+"""list_many: completeness, bounded concurrency, lazy input, failures, and clean stops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from close_async import (
+    ClientClosedError,
+    CloseClient,
+    FanOut,
+    NotFoundError,
+    PermissionDeniedError,
+    Progress,
+    SequenceSubscription,
+)
+from close_async.testing import FakeClose, Fault
+
+
+@pytest.fixture
+async def big() -> AsyncIterator[FakeClose]:
+    """60 leads, a few with several pages of subscriptions, and a little latency."""
+    async with FakeClose(leads=60, sequences=6, seed=11, latency=0.002) as server:
+        server.add_subscriptions(lead_id="lead_many_pages", count=330)
+        yield server
+
+
+@pytest.fixture
+async def client(big: FakeClose) -> AsyncIterator[CloseClient]:
+    async with CloseClient(big.api_key, base_url=big.url, backoff_base=0.001) as c:
+        yield c
+
+
+class InFlight:
+    """Counts the client's requests in flight, as aiohttp sends them (a request cancelled
+    by the client ends here at once, even if the server still works on it)."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.config = aiohttp.TraceConfig()
+        self.config.on_request_start.append(self._start)
+        self.config.on_request_end.append(self._end)
+        self.config.on_request_exception.append(self._end)
+
+    async def _start(self, *_: object) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    async def _end(self, *_: object) -> None:
+        self.now -= 1
+
+
+@pytest.fixture
+async def traced(big: FakeClose) -> AsyncIterator[tuple[CloseClient, InFlight]]:
+    counter = InFlight()
+    async with (
+        aiohttp.ClientSession(trace_configs=[counter.config]) as session,
+        CloseClient(big.api_key, base_url=big.url, session=session) as c,
+    ):
+        yield c, counter
+
+
+def expected_by_lead(fake: FakeClose) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for sub in fake.state.subscriptions():
+        out.setdefault(sub["lead_id"], set()).add(sub["id"])
+    return out
+
+
+def lead_ids(fake: FakeClose) -> list[str]:
+    return [lead.id for lead in fake.state.leads()]
+
+
+def client_tasks() -> list[asyncio.Task[Any]]:
+    """Tasks still running, but the fake server's (it runs in this loop too)."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task() and not t.done() and not _is_server_task(t)
+    ]
+
+
+def _is_server_task(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    filename = code.co_filename if code is not None else ""
+    server = ("/close_async/testing/", "/aiohttp/web", "asyncio/selector_events.py")
+    return any(part in filename for part in server)
+
+
+def assert_no_pending_tasks() -> None:
+    assert client_tasks() == []
+
+
+async def assert_finalised_soon() -> None:
+    """A dropped generator is finalised by the event loop in a task of its own, scheduled at
+    once: give it a few turns of the loop (no clock involved), then nothing may be left."""
+    for _ in range(20):
+        if not client_tasks():
+            return
+        await asyncio.sleep(0)
+    assert_no_pending_tasks()
+
+
+async def test_every_subscription_of_every_lead_once(
+    big: FakeClose, traced: tuple[CloseClient, InFlight]
+) -> None:
+    client, in_flight = traced
+    ids = lead_ids(big)
+    expected = expected_by_lead(big)
+    got: list[SequenceSubscription] = []
+    run = client.sequence_subscriptions.list_many(lead_ids=ids, concurrency=8)
+    async for sub in run:
+        got.append(sub)
+    counts = Counter(s.id for s in got)
+    assert max(counts.values()) == 1
+    assert set(counts) == set().union(*expected.values())
+    assert in_flight.peak <= 8
+    assert run.progress.ids_done == len(ids)
+    assert run.progress.ids_total == len(ids)
+    assert run.progress.items == len(got)
+    assert run.progress.requests == big.stats.requests
+    assert run.failures == []
+
+
+@pytest.mark.parametrize("kind", ["generator", "async generator", "tuple"])
+async def test_any_iterable_of_ids(big: FakeClose, client: CloseClient, kind: str) -> None:
+    ids = lead_ids(big)
+    expected = set().union(*expected_by_lead(big).values())
+
+    async def agen() -> AsyncIterator[str]:
+        for i in ids:
+            await asyncio.sleep(0)
+            yield i
+
+    source: Any = {"generator": (i for i in ids), "async generator": agen(), "tuple": tuple(ids)}
+    run = client.sequence_subscriptions.list_many(lead_ids=source[kind], concurrency=5)
+    got = [s.id async for s in run]
+    assert sorted(got) == sorted(expected)
+    assert run.progress.ids_total == (len(ids) if kind == "tuple" else None)
+
+
+async def test_contact_and_sequence_ids(big: FakeClose, client: CloseClient) -> None:
+    subs = list(big.state.subscriptions())
+    contacts = sorted({s["contact_id"] for s in subs})
+    got = [s async for s in client.sequence_subscriptions.list_many(contact_ids=contacts)]
+    assert sorted(s.id for s in got) == sorted(s["id"] for s in subs)
+    sequences = sorted({s["sequence_id"] for s in subs})
+    got = [s async for s in client.sequence_subscriptions.list_many(sequence_ids=sequences)]
+    assert sorted(s.id for s in got) == sorted(s["id"] for s in subs)
+
+
+async def test_repeated_ids_never_repeat_a_subscription(
+    big: FakeClose, client: CloseClient
+) -> None:
+    ids = lead_ids(big)
+    got = [s.id async for s in client.sequence_subscriptions.list_many(lead_ids=ids * 3)]
+    assert len(got) == len(set(got))
+    assert set(got) == set().union(*expected_by_lead(big).values())
+
+
+async def test_a_million_ids_are_consumed_lazily(big: FakeClose, client: CloseClient) -> None:
+    pulled = 0
+
+    def million() -> Iterator[str]:
+        nonlocal pulled
+        for i in range(1_000_000):
+            pulled += 1
+            yield "lead_many_pages" if i == 0 else f"lead_unknown_{i}"
+
+    seen = 0
+    async with contextlib.aclosing(
+        client.sequence_subscriptions.list_many(lead_ids=million(), concurrency=4)
+    ) as run:
+        async for _ in run:
+            seen += 1
+            if seen == 250:
+                break
+    assert seen == 250
+    assert pulled < 1000  # the input was read as the work went, not up front
+    assert_no_pending_tasks()
+
+
+async def test_empty_input_sends_nothing(big: FakeClose, client: CloseClient) -> None:
+    assert [s async for s in client.sequence_subscriptions.list_many(lead_ids=[])] == []
+    assert [s async for s in client.sequence_subscriptions.list_many(lead_ids=iter([]))] == []
+    assert big.stats.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"lead_ids": "lead_1"}, TypeError, "not a single string"),
+        ({"lead_ids": ["lead_1"], "concurrency": 0}, ValueError, "concurrency must be at least 1"),
+        ({"lead_ids": ["lead_1", 7]}, TypeError, "each of lead_ids must be a string ID"),
+        ({"lead_ids": ["lead_1", ""]}, ValueError, "must not be empty"),
+        ({}, ValueError, "give exactly one of lead_ids, contact_ids, sequence_ids"),
+        ({"lead_ids": ["a"], "contact_ids": ["b"]}, ValueError, "exactly one"),
+        ({"lead_ids": 5}, TypeError, "must be an iterable of IDs"),
+        ({"lead_ids": ["a"], "on_error": "ignore"}, ValueError, "on_error"),
+        ({"lead_ids": ["a"], "page_size": 1000}, ValueError, "page_size"),
+    ],
+)
+async def test_bad_arguments_fail_before_any_request(
+    big: FakeClose, client: CloseClient, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        client.sequence_subscriptions.list_many(**kwargs)
+    assert big.stats.requests == 0
+
+
+async def test_bad_id_from_a_generator_stops_the_run(big: FakeClose, client: CloseClient) -> None:
+    ids: list[Any] = ["lead_x", 3]
+    with pytest.raises(TypeError, match="each of lead_ids must be a string ID"):
+        async for _ in client.sequence_subscriptions.list_many(lead_ids=iter(ids)):
+            pass
+    assert_no_pending_tasks()
+
+
+async def test_concurrency_is_capped_by_the_client(big: FakeClose) -> None:
+    in_flight = InFlight()
+    async with aiohttp.ClientSession(trace_configs=[in_flight.config]) as session:
+        close = CloseClient(big.api_key, base_url=big.url, max_concurrency=3, session=session)
+        async with close:
+            run = close.sequence_subscriptions.list_many(lead_ids=lead_ids(big), concurrency=50)
+            assert run.concurrency == 3
+            async for _ in run:
+                pass
+    assert in_flight.peak == 3
+
+
+async def test_a_failure_raises_and_stops_everything(big: FakeClose, client: CloseClient) -> None:
+    big.inject("GET", "sequence_subscription", [Fault.response(403)])
+    with pytest.raises(PermissionDeniedError):
+        async for _ in client.sequence_subscriptions.list_many(lead_ids=lead_ids(big)):
+            pass
+    assert_no_pending_tasks()
+
+
+async def test_continue_mode_reports_failed_ids_and_completes_the_rest(
+    big: FakeClose, client: CloseClient
+) -> None:
+    ids = lead_ids(big)
+    expected = expected_by_lead(big)
+    big.inject("GET", "sequence_subscription", [Fault.response(404), Fault.response(404)])
+    seen: list[Progress] = []
+    run = client.sequence_subscriptions.list_many(
+        lead_ids=ids, on_error="continue", on_progress=seen.append
+    )
+    got = [s async for s in run]
+    failed = {f.id for f in run.failures}
+    assert len(failed) == 2
+    assert all(isinstance(f.error, NotFoundError) for f in run.failures)
+    complete = set().union(*(expected.get(i, set()) for i in ids if i not in failed))
+    assert complete <= {s.id for s in got}
+    assert len(got) == len({s.id for s in got})
+    assert run.progress.ids_failed == 2
+    assert run.progress.ids_done == len(ids)
+    assert seen
+    assert seen[-1].ids_done == len(ids)
+
+
+async def test_break_finalises_the_run_and_leaves_nothing(
+    big: FakeClose, client: CloseClient
+) -> None:
+    async for _ in client.sequence_subscriptions.list_many(lead_ids=lead_ids(big)):
+        break
+    await assert_finalised_soon()
+
+
+async def test_aclose_and_async_with_stop_at_once(big: FakeClose, client: CloseClient) -> None:
+    run = client.sequence_subscriptions.list_many(lead_ids=lead_ids(big))
+    async with run:
+        async for _ in run:
+            break
+    assert_no_pending_tasks()
+    assert [s async for s in run] == []  # like a closed generator: nothing more
+
+
+async def test_cancelling_the_consumer_stops_the_run(big: FakeClose, client: CloseClient) -> None:
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in client.sequence_subscriptions.list_many(lead_ids=lead_ids(big)):
+            started.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_finalised_soon()
+
+
+async def test_closing_the_client_stops_the_run(big: FakeClose) -> None:
+    close = CloseClient(big.api_key, base_url=big.url)
+    run = close.sequence_subscriptions.list_many(lead_ids=lead_ids(big), concurrency=4)
+    await anext(run)
+    await close.aclose()  # leaving ``async with CloseClient`` does this
+    with pytest.raises(ClientClosedError, match="closed while list_many was running"):
+        await drain(run)
+    assert_no_pending_tasks()
+
+
+async def drain(run: FanOut) -> None:
+    async for _ in run:
+        pass
+
+
+async def test_counters_add_up_on_the_client(big: FakeClose, client: CloseClient) -> None:
+    big.inject("GET", "sequence_subscription", ["503", Fault.rate_limited(0.01)])
+    run = client.sequence_subscriptions.list_many(lead_ids=lead_ids(big)[:10])
+    assert isinstance(run, FanOut)
+    async for _ in run:
+        pass
+    assert run.progress.retries == 2
+    assert run.progress.rate_limited == 1
+    assert client.stats.retries == 2
+    assert client.stats.requests == run.progress.requests == big.stats.requests
+
+
+async def test_closed_before_it_started_never_starts(big: FakeClose, client: CloseClient) -> None:
+    run = client.sequence_subscriptions.list_many(lead_ids=lead_ids(big))
+    await run.aclose()
+    assert [s async for s in run] == []
+    assert big.stats.requests == 0
+
+
+async def test_on_id_done_follows_the_ids_last_subscription(
+    big: FakeClose, client: CloseClient
+) -> None:
+    ids = lead_ids(big)
+    expected = expected_by_lead(big)
+    yielded: Counter[str] = Counter()
+    done: dict[str, int] = {}
+
+    def on_id_done(lead_id: str, count: int) -> None:
+        # Once per ID with subscriptions; an ID without any is not remembered (memory
+        # stays flat), so its repeat is listed, and reported, again: with 0 both times.
+        assert lead_id not in done or done[lead_id] == count == 0
+        assert yielded[lead_id] == count  # all of its subscriptions came before
+        done[lead_id] = count
+
+    run = client.sequence_subscriptions.list_many(lead_ids=ids + ids[:5], on_id_done=on_id_done)
+    async for sub in run:
+        assert sub.lead_id is not None
+        assert sub.lead_id not in done  # nothing of an ID after it was reported done
+        yielded[sub.lead_id] += 1
+    assert done == {i: len(expected.get(i, ())) for i in ids}
+    assert run.progress.ids_done == len(ids) + 5
+
+
+async def test_on_id_done_skips_failed_ids(big: FakeClose, client: CloseClient) -> None:
+    done: list[str] = []
+    big.inject("GET", "sequence_subscription", [Fault.response(404)])
+    run = client.sequence_subscriptions.list_many(
+        lead_ids=lead_ids(big), on_error="continue", on_id_done=lambda i, n: done.append(i)
+    )
+    async for _ in run:
+        pass
+    (failed,) = run.failures
+    assert failed.id not in done
+    assert len(done) == len(lead_ids(big)) - 1

@@ -44,6 +44,7 @@ from ._models import (
 from ._params import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimitInfo
 from ._stats import ClientStats
+from ._sync import SyncCloseClient, SyncFanOut
 from ._version import __version__
 
 __all__ = [
@@ -87,5 +88,7 @@ __all__ = [
     "StatusReason",
     "StepType",
     "SubscriptionStatus",
+    "SyncCloseClient",
+    "SyncFanOut",
     "__version__",
 ]

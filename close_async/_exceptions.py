@@ -106,7 +106,7 @@ class APIError(CloseError):
         message = f"{head}: {described}" if described else head
         for extra in (detail, cls.hint):
             if extra:
-                message = f"{message}. {extra}"
+                message = f"{message.rstrip('.')}. {extra}"
         return cls(
             message, status=status, method=method, path=path, body=body, retry_after=retry_after
         )

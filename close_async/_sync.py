@@ -1,0 +1,399 @@
+"""``SyncCloseClient``: the async client for synchronous code (cron scripts, Django commands,
+Airflow tasks).
+
+It runs one private event loop in a background thread and hands it the async client's
+coroutines, so that the connection pool and the rate-limit gate carry across calls, and
+several threads can share one instance. Lists come back as ordinary iterators fed by a task
+in that loop through a bounded buffer; breaking out of the loop (or closing the iterator)
+cancels the task, which stops the requests behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
+from types import TracebackType
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+import attrs
+
+from ._client import CloseClient
+from ._fanout import FailedID, FanOut, Progress
+from ._models import SequenceSubscription
+from ._stats import ClientStats
+from .resources.bulk_actions import BulkSequenceSubscriptions
+from .resources.sequences import Sequences
+from .resources.subscriptions import SequenceSubscriptions
+
+__all__ = ["SyncCloseClient", "SyncFanOut"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Items an iterator may hold ahead of the consumer, and how many it consumes between two
+# signals to the loop (a signal wakes the loop thread: batching them keeps it cheap).
+_BUFFER = 1000
+_RELEASE_EVERY = 100
+
+
+class _Runner:
+    """The event loop thread, and the way in from other threads."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="close-async-sync", daemon=True
+        )
+        self.thread.start()
+        self.closed = False
+
+    def check_caller(self) -> None:
+        if self.closed:
+            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        raise RuntimeError(
+            "SyncCloseClient was called from a thread that runs an event loop, which it "
+            "would block; use CloseClient (async) there instead"
+        )
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine in the loop and wait for its result in this thread."""
+        try:
+            self.check_caller()
+        except RuntimeError:
+            coro.close()  # never started: close it so that it is not "never awaited"
+            raise
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C (or any exit) in this thread stops the work there too
+            raise
+
+    def stream(self, source: AsyncIterator[T]) -> Generator[T, None, None]:
+        """Iterate an async iterator from this thread, through a bounded buffer."""
+        items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        room = asyncio.Semaphore(_BUFFER)
+        pump = asyncio.run_coroutine_threadsafe(_pump(source, items, room), self.loop)
+        taken = 0
+        try:
+            while True:
+                item = items.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+                taken += 1
+                if taken == _RELEASE_EVERY:
+                    self.loop.call_soon_threadsafe(_release, room, taken)
+                    taken = 0
+        finally:
+            # A break, an exception, or garbage collection of this generator: stop the
+            # work now and wait until it has stopped.
+            if not pump.done():
+                self.loop.call_soon_threadsafe(pump.cancel)
+                concurrent.futures.wait([pump])
+
+    def shutdown(self, client: CloseClient) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            asyncio.run_coroutine_threadsafe(_wind_down(client), self.loop).result()
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
+            self.loop.close()
+
+
+_END = object()
+
+
+@attrs.frozen
+class _Failure:
+    error: BaseException
+
+
+async def _pump(
+    source: AsyncIterator[T], items: queue.SimpleQueue[Any], room: asyncio.Semaphore
+) -> None:
+    try:
+        async for item in source:
+            await room.acquire()
+            items.put(item)
+    except asyncio.CancelledError:
+        raise  # the consumer went away: nobody reads the queue any more
+    except BaseException as exc:
+        items.put(_Failure(exc))
+    else:
+        items.put(_END)
+    finally:
+        aclose = getattr(source, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _release(room: asyncio.Semaphore, n: int) -> None:
+    for _ in range(n):
+        room.release()
+
+
+async def _wind_down(client: CloseClient) -> None:
+    """Stop whatever still runs in the loop, then close the client's connections."""
+    current = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await client.aclose()
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+# -- wrapping the async resources -------------------------------------------------------------
+
+Resource = TypeVar("Resource")
+
+
+class _SyncResource(Generic[Resource]):
+    def __init__(self, resource: Resource, runner: _Runner) -> None:
+        self._resource = resource
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"<Sync{type(self._resource).__name__}>"
+
+
+class _Blocking(Generic[P, T]):
+    """Turn an async method of a resource into a blocking one with the same signature."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
+        self._method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Blocking[P, T]: ...
+    @overload
+    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(
+        self, obj: _SyncResource[Any] | None, owner: type[Any]
+    ) -> _Blocking[P, T] | Callable[P, T]:
+        if obj is None:
+            return self
+        method, resource, runner = self._method, obj._resource, obj._runner
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            runner.check_caller()
+            return runner.call(_awaited(method(resource, *args, **kwargs)))
+
+        call.__doc__ = method.__doc__
+        return call
+
+
+async def _awaited(awaitable: Awaitable[T]) -> T:
+    return await awaitable
+
+
+class _Iterating(Generic[P, T]):
+    """Turn a list method (returning an async iterator) into one returning an iterator."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], AsyncIterator[T]]) -> None:
+        self._method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _Iterating[P, T]: ...
+    @overload
+    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, Iterator[T]]: ...
+    def __get__(
+        self, obj: _SyncResource[Any] | None, owner: type[Any]
+    ) -> _Iterating[P, T] | Callable[P, Iterator[T]]:
+        if obj is None:
+            return self
+        method, resource, runner = self._method, obj._resource, obj._runner
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+            runner.check_caller()
+            # Arguments are checked here, in the caller's thread, before anything is sent.
+            return runner.stream(method(resource, *args, **kwargs))
+
+        call.__doc__ = method.__doc__
+        return call
+
+
+class SyncFanOut(Iterator[SequenceSubscription]):
+    """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
+    ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
+    ``for`` loop over it early."""
+
+    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
+        self._fan_out = fan_out
+        self._items = runner.stream(fan_out)
+
+    def __iter__(self) -> SyncFanOut:
+        return self
+
+    def __next__(self) -> SequenceSubscription:
+        return next(self._items)
+
+    def close(self) -> None:
+        """Stop the run: cancel the requests in flight and wait until they have stopped."""
+        self._items.close()
+
+    def __enter__(self) -> SyncFanOut:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def failures(self) -> list[FailedID]:
+        """The IDs that failed for good (with ``on_error="continue"``)."""
+        return self._fan_out.failures
+
+    @property
+    def progress(self) -> Progress:
+        """A snapshot of the run's counters."""
+        return self._fan_out.progress
+
+
+class _FanningOut(Generic[P]):
+    def __init__(self, method: Callable[Concatenate[Any, P], FanOut]) -> None:
+        self._method = method
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> _FanningOut[P]: ...
+    @overload
+    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, SyncFanOut]: ...
+    def __get__(
+        self, obj: _SyncResource[Any] | None, owner: type[Any]
+    ) -> _FanningOut[P] | Callable[P, SyncFanOut]:
+        if obj is None:
+            return self
+        method, resource, runner = self._method, obj._resource, obj._runner
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> SyncFanOut:
+            runner.check_caller()
+            return SyncFanOut(method(resource, *args, **kwargs), runner)
+
+        call.__doc__ = method.__doc__
+        return call
+
+
+class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
+    """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
+
+    list = _Iterating(SequenceSubscriptions.list)
+    list_many = _FanningOut(SequenceSubscriptions.list_many)
+    get = _Blocking(SequenceSubscriptions.get)
+    create = _Blocking(SequenceSubscriptions.create)
+    update = _Blocking(SequenceSubscriptions.update)
+    pause = _Blocking(SequenceSubscriptions.pause)
+    resume = _Blocking(SequenceSubscriptions.resume)
+    delete = _Blocking(SequenceSubscriptions.delete)
+
+
+class SyncSequences(_SyncResource[Sequences]):
+    """``Sequences``, blocking; ``list`` returns an iterator."""
+
+    list = _Iterating(Sequences.list)
+    get = _Blocking(Sequences.get)
+    create = _Blocking(Sequences.create)
+    update = _Blocking(Sequences.update)
+    delete = _Blocking(Sequences.delete)
+
+
+class SyncBulkSequenceSubscriptions(_SyncResource[BulkSequenceSubscriptions]):
+    """``BulkSequenceSubscriptions``, blocking; ``list`` returns an iterator."""
+
+    list = _Iterating(BulkSequenceSubscriptions.list)
+    get = _Blocking(BulkSequenceSubscriptions.get)
+    create = _Blocking(BulkSequenceSubscriptions.create)
+    wait = _Blocking(BulkSequenceSubscriptions.wait)
+
+
+class SyncBulkActions:
+    """Bulk actions, by the kind of object they act on."""
+
+    def __init__(self, resource: BulkSequenceSubscriptions, runner: _Runner) -> None:
+        self.sequence_subscriptions = SyncBulkSequenceSubscriptions(resource, runner)
+
+    def __repr__(self) -> str:
+        return "<SyncBulkActions sequence_subscriptions>"
+
+
+class SyncCloseClient:
+    """A blocking client for the Close API, for code that does not run an event loop.
+
+    It takes the same arguments as ``CloseClient`` and has the same resources, verbs and
+    arguments; methods return values, and ``list``/``list_many`` return ordinary iterators.
+    One private event loop runs in a background thread for the life of the client, so the
+    connection pool and the rate-limit gate carry across calls, and one instance can be
+    shared by several threads. Use it as ``with SyncCloseClient(...) as close:`` or call
+    ``close()`` when done, which leaves no thread or connection behind. Calling it from a
+    thread that runs an event loop raises RuntimeError: use ``CloseClient`` there.
+
+    Callbacks given to ``list_many`` (``on_progress``, ``on_id_done``) run in the
+    background thread.
+    """
+
+    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
+        self._client = CloseClient(api_key, **kwargs)  # checks the arguments, sends nothing
+        self._runner = _Runner()
+        # If the caller forgets close(), stop the thread at exit rather than leak it.
+        self._finalizer = weakref.finalize(self, self._runner.shutdown, self._client)
+        client, runner = self._client, self._runner
+        self.sequence_subscriptions = SyncSequenceSubscriptions(
+            client.sequence_subscriptions, runner
+        )
+        self.sequences = SyncSequences(client.sequences, runner)
+        self.bulk_actions = SyncBulkActions(client.bulk_actions.sequence_subscriptions, runner)
+
+    def __repr__(self) -> str:
+        return repr(self._client).replace("<CloseClient", "<SyncCloseClient", 1)
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to."""
+        return self._client.base_url
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of everything this client did: requests, retries, 429s, waits."""
+        return self._client.stats
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+        return self._runner.closed
+
+    def close(self) -> None:
+        """Stop the background loop and close the connections. Safe to call twice."""
+        self._finalizer()
+
+    def __enter__(self) -> SyncCloseClient:
+        if self.closed:
+            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

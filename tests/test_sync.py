@@ -1,0 +1,154 @@
+"""SyncCloseClient: the same API, blocking, from plain threads; never from a running loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from close_async import (
+    NotFoundError,
+    SequenceSubscription,
+    SubscriptionStatus,
+    SyncCloseClient,
+    SyncFanOut,
+)
+from close_async.testing import FakeClose, Fault
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeClose]:
+    """A fake in a thread of its own (the sync client runs its own loop, too)."""
+    with FakeClose(leads=40, sequences=4, seed=5).run_in_thread() as server:
+        server.add_subscriptions(lead_id="lead_sync_long", count=260)
+        yield server
+
+
+@pytest.fixture
+def close(fake: FakeClose) -> Iterator[SyncCloseClient]:
+    with SyncCloseClient(fake.api_key, base_url=fake.url, backoff_base=0.001) as client:
+        yield client
+
+
+def sync_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "close-async-sync"]
+
+
+def test_methods_return_values(fake: FakeClose, close: SyncCloseClient) -> None:
+    sub_id = next(iter(fake.state.subscriptions()))["id"]
+    sub = close.sequence_subscriptions.get(sub_id)
+    assert isinstance(sub, SequenceSubscription)
+    assert close.sequence_subscriptions.pause(sub_id).status is SubscriptionStatus.PAUSED
+    assert close.sequence_subscriptions.resume(sub_id).status is SubscriptionStatus.ACTIVE
+    close.sequence_subscriptions.delete(sub_id)
+    with pytest.raises(NotFoundError):
+        close.sequence_subscriptions.get(sub_id)
+    seq = close.sequences.create(name="From sync code", timezone="UTC")
+    assert close.sequences.get(seq.id).name == "From sync code"
+    assert close.stats.requests >= 7
+
+
+def test_list_is_an_ordinary_iterator(fake: FakeClose, close: SyncCloseClient) -> None:
+    subs = close.sequence_subscriptions.list(lead_id="lead_sync_long")
+    assert iter(subs) is subs
+    got = list(subs)
+    assert len(got) == 260
+    assert len({s.id for s in got}) == 260
+    assert [s.id for s in close.sequences.list()] == [s["id"] for s in fake.state.sequences()]
+
+
+def test_arguments_are_checked_in_the_callers_thread(
+    fake: FakeClose, close: SyncCloseClient
+) -> None:
+    with pytest.raises(ValueError, match="at least one of lead_id"):
+        close.sequence_subscriptions.list()
+    with pytest.raises(TypeError, match="not a single string"):
+        close.sequence_subscriptions.list_many(lead_ids="lead_1")
+    with pytest.raises(ValueError, match="nothing to update"):
+        close.sequence_subscriptions.update("sub_1")
+    assert fake.stats.requests == 0
+
+
+def test_list_many_with_failures_and_progress(fake: FakeClose, close: SyncCloseClient) -> None:
+    ids = [lead.id for lead in fake.state.leads()]
+    fake.inject("GET", "sequence_subscription", [Fault.response(404)])
+    run = close.sequence_subscriptions.list_many(lead_ids=ids, on_error="continue")
+    assert isinstance(run, SyncFanOut)
+    got = list(run)
+    assert len(got) == len({s.id for s in got})
+    assert len(run.failures) == 1
+    assert run.progress.ids_done == len(ids)
+
+
+def test_breaking_out_stops_the_work(fake: FakeClose, close: SyncCloseClient) -> None:
+    ids = (f"lead_{i}" for i in range(1_000_000))
+    for _ in close.sequence_subscriptions.list_many(lead_ids=["lead_sync_long", *ids]):
+        break
+    # the generator behind the loop was closed, and with it the run: nothing is in flight
+    settled = fake.stats.requests
+    assert close.sequence_subscriptions.get(
+        next(iter(fake.state.subscriptions()))["id"]
+    )  # the client still works
+    assert fake.stats.requests == settled + 1
+
+
+def test_close_on_an_iterator_stops_it(close: SyncCloseClient) -> None:
+    run = close.sequence_subscriptions.list_many(lead_ids=["lead_sync_long"] * 3)
+    next(run)
+    run.close()
+    assert list(run) == []
+
+
+def test_shared_by_several_threads(fake: FakeClose, close: SyncCloseClient) -> None:
+    ids = [lead.id for lead in fake.state.leads()]
+    expected = {lead_id: len(fake.state.subscriptions(lead_id=lead_id)) for lead_id in ids}
+
+    def count(lead_id: str) -> int:
+        return len(list(close.sequence_subscriptions.list(lead_id=lead_id)))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        counts = dict(zip(ids, pool.map(count, ids), strict=True))
+    assert counts == expected
+    assert len(sync_threads()) == 1  # one loop thread, whatever the callers
+
+
+async def test_refuses_a_thread_running_an_event_loop(close: SyncCloseClient) -> None:
+    with pytest.raises(RuntimeError, match="use CloseClient"):
+        close.sequence_subscriptions.get("sub_1")
+    with pytest.raises(RuntimeError, match="use CloseClient"):
+        close.sequence_subscriptions.list(lead_id="lead_1")
+    assert asyncio.get_running_loop().is_running()
+
+
+def test_close_leaves_no_thread_and_refuses_more(fake: FakeClose) -> None:
+    before = len(sync_threads())
+    client = SyncCloseClient(fake.api_key, base_url=fake.url)
+    assert len(sync_threads()) == before + 1
+    client.sequence_subscriptions.list(lead_id="lead_sync_long").__next__()
+    client.close()
+    client.close()  # twice is fine
+    assert len(sync_threads()) == before
+    assert client.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        client.sequence_subscriptions.get("sub_1")
+
+
+def test_bad_settings_fail_before_a_thread_starts(fake: FakeClose) -> None:
+    before = len(sync_threads())
+    with pytest.raises(ValueError, match="max_concurrency"):
+        SyncCloseClient(fake.api_key, base_url=fake.url, max_concurrency=0)
+    assert len(sync_threads()) == before
+
+
+def test_secrets_stay_out_of_repr(fake: FakeClose, close: SyncCloseClient) -> None:
+    assert fake.api_key not in repr(close)
+    assert repr(close).startswith("<SyncCloseClient http://127.0.0.1")
+
+
+def test_bulk_action_wait(close: SyncCloseClient) -> None:
+    bulk = close.bulk_actions.sequence_subscriptions
+    action = bulk.create(action_type="pause", s_query={"type": "and", "queries": []})
+    assert bulk.wait(action.id, timeout=5, poll_interval=0.05).is_finished

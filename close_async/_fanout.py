@@ -39,7 +39,7 @@ import attrs
 
 from ._exceptions import ClientClosedError, CloseError
 from ._models import SequenceSubscription
-from ._pagination import paginate
+from ._pagination import Items, paginate
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
 
@@ -228,8 +228,8 @@ class _Run:
     async def stop(self) -> None:
         await _stop(self.workers)
 
-    async def results(self) -> AsyncGenerator[SequenceSubscription, None]:
-        """Start the workers and yield what they queue, until all are done."""
+    async def results(self) -> AsyncGenerator[list[SequenceSubscription], None]:
+        """Start the workers and yield the pages they queue, until all are done."""
         self.started = time.monotonic()
         concurrency = self.settings.concurrency
         ids = _IDs(self.ids, f"{self.settings.filter}s")
@@ -249,9 +249,10 @@ class _Run:
                 if isinstance(message, list):
                     room.release()
                     self.items += len(message)
-                    for sub in message:
-                        yield sub
-                elif isinstance(message, _IdDone):
+                    self.report()
+                    yield message
+                    continue
+                if isinstance(message, _IdDone):
                     # Every subscription of this ID has been yielded by now (each worker
                     # queues an ID's pages before its _IdDone, and the queue is FIFO).
                     self.ids_done += 1
@@ -261,12 +262,9 @@ class _Run:
                         on_id_done(message.id, message.count)
                     self.report()
                     continue
-                else:
-                    live -= 1
-                    if message.error is not None:
-                        raise message.error
-                    continue
-                self.report()
+                live -= 1
+                if message.error is not None:
+                    raise message.error
         finally:
             self.finished = time.monotonic()
             await _stop(workers)
@@ -317,9 +315,7 @@ class _Run:
         fetch = self.resource._page_fetcher(
             SequenceSubscription, {settings.filter: id_}, limiter=requests
         )
-        listing = paginate(
-            fetch, page_size=settings.page_size, prefetch=settings.prefetch, key=_key
-        )
+        listing = paginate(fetch, page_size=settings.page_size, prefetch=settings.prefetch)
         queued = 0
         try:
             async with aclosing(listing):
@@ -332,7 +328,7 @@ class _Run:
         return queued, None
 
 
-class FanOut(AsyncIterator[SequenceSubscription]):
+class FanOut(Items[SequenceSubscription]):
     """The subscriptions of many IDs, as ``list_many`` returns them.
 
     Iterate it with ``async for`` (like a generator, it runs once). Afterwards (or during)
@@ -377,7 +373,9 @@ class FanOut(AsyncIterator[SequenceSubscription]):
             on_id_done=on_id_done,
         )
         self._run = _Run(resource, ids, settings)
-        self._results: AsyncGenerator[SequenceSubscription, None] | None = None
+        # The generator does not start (no worker, no request) until the first item is
+        # asked for, and never starts if it is closed first.
+        super().__init__(self._run.results())
 
     def __repr__(self) -> str:
         settings = self._run.settings
@@ -406,18 +404,11 @@ class FanOut(AsyncIterator[SequenceSubscription]):
     def __aiter__(self) -> FanOut:
         return self
 
-    async def __anext__(self) -> SequenceSubscription:
-        # Like a generator: the run starts on the first item asked for, and once it is over
-        # (or closed), asking for more gives nothing.
-        if self._results is None:
-            self._results = self._run.results()
-        return await self._results.__anext__()
-
     async def aclose(self) -> None:
         """Stop the run: cancel requests in flight and wait for the workers to end."""
-        if self._results is None:
-            self._results = _nothing()  # closed before it started: it never will
-        await self._results.aclose()
+        await super().aclose()
+        # The generator may already be gone (dropped by a ``break``, its finalisation
+        # scheduled by the event loop): stop its workers here and now all the same.
         await self._run.stop()
 
     async def __aenter__(self) -> FanOut:
@@ -432,18 +423,9 @@ class FanOut(AsyncIterator[SequenceSubscription]):
         await self.aclose()
 
 
-async def _nothing() -> AsyncGenerator[SequenceSubscription, None]:
-    return
-    yield  # pragma: no cover - makes this an (empty) async generator
-
-
 async def _stop(tasks: list[asyncio.Future[None]]) -> None:
     """Cancel tasks and wait until each has really ended."""
     for task in tasks:
         task.cancel()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _key(sub: SequenceSubscription) -> str:
-    return sub.id

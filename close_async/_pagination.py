@@ -17,13 +17,14 @@ from where that page ended.
 from __future__ import annotations
 
 import asyncio
+import operator
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["DEFAULT_PREFETCH", "PageOf", "next_window", "paginate"]
+__all__ = ["DEFAULT_PREFETCH", "Items", "PageOf", "next_window", "paginate"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,10 @@ def next_window(window: int, page_full: bool, cap: int) -> int:
 
 FetchPage = Callable[[int, int], Awaitable[PageOf[T]]]
 
+#: Items are told apart by their ``id``, as every Close object has one (C-level getter: it
+#: runs on every listed item).
+by_id: Callable[[Any], str] = operator.attrgetter("id")
+
 
 async def paginate(
     fetch: FetchPage[T],
@@ -52,7 +57,7 @@ async def paginate(
     page_size: int,
     limit: int | None = None,
     prefetch: int = DEFAULT_PREFETCH,
-    key: Callable[[T], str],
+    key: Callable[[T], str] = by_id,
 ) -> AsyncGenerator[list[T], None]:
     """Yield the items of a list, page by page, in order and without repeated keys.
 
@@ -81,12 +86,7 @@ async def paginate(
             page = await task
             pending.popleft()
             items = page.items
-            fresh = []
-            for item in items:
-                item_key = key(item)
-                if item_key not in seen:
-                    seen.add(item_key)
-                    fresh.append(item)
+            fresh = _unseen(items, key, seen)
             if left is not None:
                 fresh = fresh[:left]
                 left -= len(fresh)
@@ -106,6 +106,52 @@ async def paginate(
                 return
     finally:
         await _cancel(pending)
+
+
+class Items(AsyncIterator[T]):
+    """The items of an async generator of pages, one at a time.
+
+    The same as ``async for page in pages: for item in page: yield item``, at a fraction
+    of the cost per item: within a page, items come from a plain list iterator instead of
+    a generator step each. Dropping this iterator drops the pages generator, which the event
+    loop then finalises (stopping its requests), as it would a generator of items.
+    """
+
+    def __init__(self, pages: AsyncGenerator[list[T], None]) -> None:
+        self._pages = pages
+        self._items: Iterator[T] = iter(())
+
+    def __aiter__(self) -> Items[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        for item in self._items:
+            return item
+        async for page in self._pages:
+            self._items = iter(page)
+            for item in self._items:
+                return item
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop: cancel the pages in flight and wait for them."""
+        self._items = iter(())
+        await self._pages.aclose()
+
+
+def _unseen(items: list[T], key: Callable[[T], str], seen: set[str]) -> list[T]:
+    """Drop the items whose key was seen before (and remember the rest)."""
+    keys = list(map(key, items))
+    page_keys = set(keys)
+    if len(page_keys) == len(keys) and seen.isdisjoint(page_keys):
+        seen |= page_keys
+        return items  # the usual case, decided in C: nothing repeated
+    fresh = []
+    for item, item_key in zip(items, keys, strict=True):
+        if item_key not in seen:
+            seen.add(item_key)
+            fresh.append(item)
+    return fresh
 
 
 async def _cancel(pending: deque[tuple[int, asyncio.Future[PageOf[T]]]]) -> None:

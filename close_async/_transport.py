@@ -11,7 +11,7 @@ anything else happens, so no connection or slot is held while a retry sleeps.
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
 import sys
 import time
@@ -32,6 +32,7 @@ from ._exceptions import (
     error_class_for,
 )
 from ._gate import Observation, RateLimitGate
+from ._json import dumps, loads
 from ._ratelimit import parse_retry_after, server_wait
 from ._retry import RetryPolicy, retry_delay, should_retry
 from ._stats import ClientStats, counters
@@ -191,17 +192,36 @@ class Transport:
     ) -> Any:
         """Send one logical request, with retries; return the parsed JSON (None if empty)."""
         self._get_session()  # fail fast, before any waiting, when closed
-        body = None if json_body is None else json.dumps(json_body).encode()
+        body = None if json_body is None else dumps(json_body)
         policy = self._policy
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_retries + 1),
-            retry=retry_if_exception(lambda exc: should_retry(method, exc, policy)),
-            wait=self._wait,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
         try:
-            return await retrying(self._attempt, method, path, group, params, body)
+            # Most requests succeed at once. Setting up tenacity for each of them costs more
+            # CPU than the request itself (tens of microseconds), so the first attempt runs
+            # bare; a failure worth retrying hands over to a fresh tenacity controller.
+            try:
+                return await self._attempt(method, path, group, params, body)
+            except CloseError as exc:
+                if policy.max_retries == 0 or not should_retry(method, exc, policy):
+                    raise
+                first_failure: CloseError | None = exc
+
+            async def attempt() -> Any:
+                nonlocal first_failure
+                if first_failure is not None:
+                    # Attempt 1 already happened: replay its failure, so that tenacity
+                    # logs it, waits and counts attempts exactly as if it had made it.
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return await self._attempt(method, path, group, params, body)
+
+            retrying = AsyncRetrying(
+                stop=stop_after_attempt(policy.max_retries + 1),
+                retry=retry_if_exception(lambda exc: should_retry(method, exc, policy)),
+                wait=self._wait,
+                before_sleep=functools.partial(self._before_sleep, method, path),
+                reraise=True,
+            )
+            return await retrying(attempt)
         except CloseError:
             for c in counters(self.stats):
                 c.errors += 1
@@ -213,7 +233,7 @@ class Transport:
         assert isinstance(error, CloseError)
         return retry_delay(error, state.attempt_number, self._policy)
 
-    def _before_sleep(self, state: RetryCallState) -> None:
+    def _before_sleep(self, method: str, path: str, state: RetryCallState) -> None:
         assert state.outcome is not None
         assert state.next_action is not None
         error = state.outcome.exception()
@@ -223,7 +243,6 @@ class Transport:
             c.retries += 1
             if rate_limited:
                 c.rate_limit_wait += delay
-        method, path = state.args[0], state.args[1]
         logger.info(
             "Retrying %s %s in %.2f s (attempt %d of %d failed: %s)",
             method,
@@ -291,7 +310,7 @@ class Transport:
             if status == 204 or not raw.strip():
                 return None
             try:
-                return json.loads(raw)
+                return loads(raw)
             except ValueError:
                 kind = headers.get("Content-Type", "no content type")
                 raise ResponseValidationError(
@@ -302,7 +321,7 @@ class Transport:
                 ) from None
         body: object
         try:
-            body = json.loads(raw) if raw.strip() else None
+            body = loads(raw) if raw.strip() else None
         except ValueError:
             body = raw.decode("utf-8", "replace")  # a proxy's HTML page, say
         cls = error_class_for(status)

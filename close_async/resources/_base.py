@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, aclosing
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, TypeVar
 
 from .._convert import StructureError, structure, structure_many
 from .._exceptions import ResponseValidationError
-from .._pagination import FetchPage, PageOf, paginate
+from .._pagination import FetchPage, Items, PageOf, paginate
 from .._params import check_id
 from .._transport import Transport
 
@@ -107,28 +107,21 @@ class Resource:
             raise _invalid(exc, "GET", path) from None
         return PageOf(items, has_more)
 
-    async def _iterate(
+    def _iterate(
         self,
         model: type[M],
         params: Mapping[str, str | int],
         *,
         page_size: int,
         limit: int | None,
-        key: Callable[[M], str],
-    ) -> AsyncGenerator[M, None]:
+    ) -> Items[M]:
         pages = paginate(
             self._page_fetcher(model, params),
             page_size=page_size,
             limit=limit,
             prefetch=self._prefetch,
-            key=key,
         )
-        # aclosing: leaving this loop early must stop the pages in flight now, not whenever
-        # the inner generator is garbage-collected.
-        async with aclosing(pages):
-            async for page in pages:
-                for item in page:
-                    yield item
+        return Items(pages)
 
 
 def _invalid(exc: StructureError, method: str, path: str) -> ResponseValidationError:

@@ -52,10 +52,6 @@ def required_fields(action_type: str) -> tuple[str, ...]:
     return _REQUIRED.get(action_type, ())
 
 
-def _key(action: BulkSequenceSubscriptionAction) -> str:
-    return action.id
-
-
 class BulkSequenceSubscriptions(Resource):
     """Start, list, read and wait for bulk sequence-subscription actions."""
 
@@ -67,7 +63,7 @@ class BulkSequenceSubscriptions(Resource):
         """Iterate over the organization's bulk sequence-subscription actions."""
         size = check_page_size(page_size)
         cap = check_limit(limit)
-        return self._iterate(_Action, {}, page_size=size, limit=cap, key=_key)
+        return self._iterate(_Action, {}, page_size=size, limit=cap)
 
     async def get(self, id: str) -> BulkSequenceSubscriptionAction:
         """Fetch one bulk action (its status and progress counters)."""

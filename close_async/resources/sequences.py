@@ -27,10 +27,6 @@ _StepLike = SequenceStep | Mapping[str, Any]
 _ScheduleLike = Schedule | Mapping[str, Any]
 
 
-def _key(seq: Sequence) -> str:
-    return seq.id
-
-
 def _steps(steps: Iterable[_StepLike]) -> list[_StepLike]:
     if isinstance(steps, str | bytes | Mapping) or not isinstance(steps, Iterable):
         raise TypeError("steps must be a list of SequenceStep objects or dicts")
@@ -56,7 +52,7 @@ class Sequences(Resource):
         """Iterate over the organization's sequences, across all pages."""
         size = check_page_size(page_size)
         cap = check_limit(limit)
-        return self._iterate(Sequence, {}, page_size=size, limit=cap, key=_key)
+        return self._iterate(Sequence, {}, page_size=size, limit=cap)
 
     async def get(self, id: str) -> Sequence:
         """Fetch one sequence by ID (with its ``subscription_counts_by_status``)."""

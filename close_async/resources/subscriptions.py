@@ -32,10 +32,6 @@ _Sub = SequenceSubscription
 _IDs = Iterable[str] | AsyncIterable[str] | None
 
 
-def _key(sub: SequenceSubscription) -> str:
-    return sub.id
-
-
 class SequenceSubscriptions(Resource):
     """List, read, subscribe, change, pause, resume and delete sequence subscriptions."""
 
@@ -59,7 +55,7 @@ class SequenceSubscriptions(Resource):
         filters = list_filters(lead_id=lead_id, contact_id=contact_id, sequence_id=sequence_id)
         size = check_page_size(page_size)
         cap = check_limit(limit)
-        return self._iterate(_Sub, filters, page_size=size, limit=cap, key=_key)
+        return self._iterate(_Sub, filters, page_size=size, limit=cap)
 
     def list_many(
         self,

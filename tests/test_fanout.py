@@ -367,3 +367,18 @@ async def test_on_id_done_skips_failed_ids(big: FakeClose, client: CloseClient) 
     (failed,) = run.failures
     assert failed.id not in done
     assert len(done) == len(lead_ids(big)) - 1
+
+
+@pytest.mark.parametrize("separator", [",", ";"])
+async def test_fan_out_under_a_rate_limit_stays_within_it(separator: str) -> None:
+    """Many tasks share one gate: the window is used, not overrun (counts, not times)."""
+    async with FakeClose(
+        leads=80, seed=3, rate_limit=10, rate_window=0.1, ratelimit_separator=separator
+    ) as fake:
+        ids = [lead.id for lead in fake.state.leads()]
+        async with CloseClient(fake.api_key, base_url=fake.url) as close:
+            run = close.sequence_subscriptions.list_many(lead_ids=ids, concurrency=32)
+            got = [s.id async for s in run]
+        assert sorted(got) == sorted(s["id"] for s in fake.state.subscriptions())
+        assert fake.stats.rate_limited <= fake.stats.requests // 100  # under 1%
+        assert run.progress.rate_limited == fake.stats.rate_limited

@@ -11,7 +11,6 @@ cancels the task, which stops the requests behind it.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import queue
 import threading
 import weakref
@@ -34,6 +33,7 @@ __all__ = ["SyncCloseClient", "SyncFanOut"]
 P = ParamSpec("P")
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
 
 # Items an iterator may hold ahead of the consumer, and how many it consumes between two
 # signals to the loop (a signal wakes the loop thread: batching them keeps it cheap).
@@ -64,6 +64,16 @@ class _Runner:
             "would block; use CloseClient (async) there instead"
         )
 
+    def _may_block(self) -> bool:
+        """Whether this thread may wait for the loop (not the loop's own, nor another's)."""
+        if threading.current_thread() is self.thread or self.closed:
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return False
+
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine in the loop and wait for its result in this thread."""
         try:
@@ -82,7 +92,7 @@ class _Runner:
         """Iterate an async iterator from this thread, through a bounded buffer."""
         items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         room = asyncio.Semaphore(_BUFFER)
-        pump = asyncio.run_coroutine_threadsafe(_pump(source, items, room), self.loop)
+        pump = self.call(_start(_pump(source, items, room)))
         taken = 0
         try:
             while True:
@@ -98,10 +108,12 @@ class _Runner:
                     taken = 0
         finally:
             # A break, an exception, or garbage collection of this generator: stop the
-            # work now and wait until it has stopped.
+            # work now, and wait until it has stopped (its requests cancelled, their
+            # connections closed) unless this thread cannot block.
             if not pump.done():
                 self.loop.call_soon_threadsafe(pump.cancel)
-                concurrent.futures.wait([pump])
+                if self._may_block():
+                    asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
 
     def shutdown(self, client: CloseClient) -> None:
         if self.closed:
@@ -142,6 +154,16 @@ async def _pump(
             await aclose()
 
 
+async def _start(coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Start a task in the loop and hand it back, so that it can be stopped from outside."""
+    return asyncio.ensure_future(coro)
+
+
+async def _finished(task: asyncio.Task[None]) -> None:
+    """Wait until a task has really ended (after its cancellation, say)."""
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def _release(room: asyncio.Semaphore, n: int) -> None:
     for _ in range(n):
         room.release()
@@ -172,61 +194,55 @@ class _SyncResource(Generic[Resource]):
         return f"<Sync{type(self._resource).__name__}>"
 
 
-class _Blocking(Generic[P, T]):
-    """Turn an async method of a resource into a blocking one with the same signature."""
+class _Adapted(Generic[P, R, S]):
+    """A resource method of the async client, adapted for sync callers: the same signature,
+    with what it returns passed through ``adapt`` (block on a coroutine, iterate an async
+    iterator...)."""
 
-    def __init__(self, method: Callable[Concatenate[Any, P], Awaitable[T]]) -> None:
+    def __init__(
+        self,
+        method: Callable[Concatenate[Any, P], R],
+        adapt: Callable[[_Runner, R], S],
+    ) -> None:
         self._method = method
+        self._adapt = adapt
         self.__doc__ = method.__doc__
 
     @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Blocking[P, T]: ...
+    def __get__(self, obj: None, owner: type[Any]) -> _Adapted[P, R, S]: ...
     @overload
-    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, S]: ...
     def __get__(
         self, obj: _SyncResource[Any] | None, owner: type[Any]
-    ) -> _Blocking[P, T] | Callable[P, T]:
+    ) -> _Adapted[P, R, S] | Callable[P, S]:
         if obj is None:
             return self
-        method, resource, runner = self._method, obj._resource, obj._runner
+        method, adapt, resource, runner = self._method, self._adapt, obj._resource, obj._runner
 
-        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        def call(*args: P.args, **kwargs: P.kwargs) -> S:
             runner.check_caller()
-            return runner.call(_awaited(method(resource, *args, **kwargs)))
+            # The method runs here, in the caller's thread: arguments are checked before
+            # anything is sent; what it returns (a coroutine, an iterator) runs in the loop.
+            return adapt(runner, method(resource, *args, **kwargs))
 
         call.__doc__ = method.__doc__
         return call
+
+
+def _block(runner: _Runner, awaitable: Awaitable[T]) -> T:
+    return runner.call(_awaited(awaitable))
 
 
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
 
-class _Iterating(Generic[P, T]):
-    """Turn a list method (returning an async iterator) into one returning an iterator."""
+def _iterate(runner: _Runner, items: AsyncIterator[T]) -> Iterator[T]:
+    return runner.stream(items)
 
-    def __init__(self, method: Callable[Concatenate[Any, P], AsyncIterator[T]]) -> None:
-        self._method = method
-        self.__doc__ = method.__doc__
 
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _Iterating[P, T]: ...
-    @overload
-    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, Iterator[T]]: ...
-    def __get__(
-        self, obj: _SyncResource[Any] | None, owner: type[Any]
-    ) -> _Iterating[P, T] | Callable[P, Iterator[T]]:
-        if obj is None:
-            return self
-        method, resource, runner = self._method, obj._resource, obj._runner
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
-            runner.check_caller()
-            # Arguments are checked here, in the caller's thread, before anything is sent.
-            return runner.stream(method(resource, *args, **kwargs))
-
-        call.__doc__ = method.__doc__
-        return call
+def _fan_out(runner: _Runner, fan_out: FanOut) -> SyncFanOut:
+    return SyncFanOut(fan_out, runner)
 
 
 class SyncFanOut(Iterator[SequenceSubscription]):
@@ -270,60 +286,36 @@ class SyncFanOut(Iterator[SequenceSubscription]):
         return self._fan_out.progress
 
 
-class _FanningOut(Generic[P]):
-    def __init__(self, method: Callable[Concatenate[Any, P], FanOut]) -> None:
-        self._method = method
-        self.__doc__ = method.__doc__
-
-    @overload
-    def __get__(self, obj: None, owner: type[Any]) -> _FanningOut[P]: ...
-    @overload
-    def __get__(self, obj: _SyncResource[Any], owner: type[Any]) -> Callable[P, SyncFanOut]: ...
-    def __get__(
-        self, obj: _SyncResource[Any] | None, owner: type[Any]
-    ) -> _FanningOut[P] | Callable[P, SyncFanOut]:
-        if obj is None:
-            return self
-        method, resource, runner = self._method, obj._resource, obj._runner
-
-        def call(*args: P.args, **kwargs: P.kwargs) -> SyncFanOut:
-            runner.check_caller()
-            return SyncFanOut(method(resource, *args, **kwargs), runner)
-
-        call.__doc__ = method.__doc__
-        return call
-
-
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
 
-    list = _Iterating(SequenceSubscriptions.list)
-    list_many = _FanningOut(SequenceSubscriptions.list_many)
-    get = _Blocking(SequenceSubscriptions.get)
-    create = _Blocking(SequenceSubscriptions.create)
-    update = _Blocking(SequenceSubscriptions.update)
-    pause = _Blocking(SequenceSubscriptions.pause)
-    resume = _Blocking(SequenceSubscriptions.resume)
-    delete = _Blocking(SequenceSubscriptions.delete)
+    list = _Adapted(SequenceSubscriptions.list, _iterate)
+    list_many = _Adapted(SequenceSubscriptions.list_many, _fan_out)
+    get = _Adapted(SequenceSubscriptions.get, _block)
+    create = _Adapted(SequenceSubscriptions.create, _block)
+    update = _Adapted(SequenceSubscriptions.update, _block)
+    pause = _Adapted(SequenceSubscriptions.pause, _block)
+    resume = _Adapted(SequenceSubscriptions.resume, _block)
+    delete = _Adapted(SequenceSubscriptions.delete, _block)
 
 
 class SyncSequences(_SyncResource[Sequences]):
     """``Sequences``, blocking; ``list`` returns an iterator."""
 
-    list = _Iterating(Sequences.list)
-    get = _Blocking(Sequences.get)
-    create = _Blocking(Sequences.create)
-    update = _Blocking(Sequences.update)
-    delete = _Blocking(Sequences.delete)
+    list = _Adapted(Sequences.list, _iterate)
+    get = _Adapted(Sequences.get, _block)
+    create = _Adapted(Sequences.create, _block)
+    update = _Adapted(Sequences.update, _block)
+    delete = _Adapted(Sequences.delete, _block)
 
 
 class SyncBulkSequenceSubscriptions(_SyncResource[BulkSequenceSubscriptions]):
     """``BulkSequenceSubscriptions``, blocking; ``list`` returns an iterator."""
 
-    list = _Iterating(BulkSequenceSubscriptions.list)
-    get = _Blocking(BulkSequenceSubscriptions.get)
-    create = _Blocking(BulkSequenceSubscriptions.create)
-    wait = _Blocking(BulkSequenceSubscriptions.wait)
+    list = _Adapted(BulkSequenceSubscriptions.list, _iterate)
+    get = _Adapted(BulkSequenceSubscriptions.get, _block)
+    create = _Adapted(BulkSequenceSubscriptions.create, _block)
+    wait = _Adapted(BulkSequenceSubscriptions.wait, _block)
 
 
 class SyncBulkActions:

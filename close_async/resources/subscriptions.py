@@ -81,8 +81,9 @@ class SequenceSubscriptions(Resource):
         stops the rest; ``"continue"`` goes on and records each failed ID in the returned
         object's ``failures``. ``on_progress`` is called with a ``Progress`` snapshot as
         the work advances; ``on_id_done(id, count)`` once the last of an ID's ``count``
-        subscriptions has been yielded (what a resumable export journals). See the
-        README's "Fan-out" section.
+        subscriptions has been yielded (what a resumable export journals). Both run in
+        the consuming task; an exception from either ends the run and is raised from the
+        ``async for``. See the README's "Fan-out" section.
         """
         from .._fanout import FanOut
 

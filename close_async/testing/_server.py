@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -50,6 +52,31 @@ class ServerOptions:
     bulk_action_seconds: float = 0.2
 
 
+def _is_accepting(task: asyncio.Task[Any]) -> bool:
+    """Whether a task is asyncio setting up a connection it has accepted."""
+    return getattr(task.get_coro(), "__qualname__", "").endswith("_accept_connection2")
+
+
+def _listen(host: str, port: int, *, backlog: int) -> socket.socket:
+    """Open the server's listening socket on ``host``:``port`` (0: a free port)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(backlog)
+        listener.setblocking(False)
+    except OSError as exc:
+        listener.close()
+        raise OSError(exc.errno, f"cannot listen on address {host}:{port}: {exc.strerror}") from exc
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
 class FakeServer:
     """Serve a `CloseApi` over HTTP on loopback with rate limits, faults and latency."""
 
@@ -74,6 +101,7 @@ class FakeServer:
         self._latency = dict(options.endpoint_latency or {})
         self._rng = rng
         self._runner: web.ServerRunner | None = None
+        self._listener: socket.socket | None = None
         self._closing: asyncio.Event | None = None
         self._timers: set[asyncio.TimerHandle] = set()
 
@@ -87,7 +115,8 @@ class FakeServer:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, host, port, backlog=1024).start()
+            self._listener = _listen(host, port, backlog=1024)
+            await web.SockSite(runner, self._listener).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -104,7 +133,26 @@ class FakeServer:
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
+        await self._stop_accepting()
         await runner.cleanup()
+
+    async def _stop_accepting(self) -> None:
+        """Stop taking new connections, and let those just taken finish being set up.
+
+        asyncio sets up an accepted connection in a task of its own; if the server closes
+        before that task runs, it fails (an assertion in ``Server._attach``, Python 3.11)
+        and leaks the socket, a ResourceWarning that a test run with ``filterwarnings =
+        error`` turns into an error. So stop reading the listening socket first, let those
+        tasks complete, and only then close.
+        """
+        listener, self._listener = self._listener, None
+        if listener is None or listener.fileno() == -1:
+            return
+        asyncio.get_running_loop().remove_reader(listener.fileno())
+        await asyncio.sleep(0)  # an accept callback already queued runs now
+        setting_up = [t for t in asyncio.all_tasks() if _is_accepting(t)]
+        if setting_up:
+            await asyncio.wait(setting_up, timeout=_SHUTDOWN_TIMEOUT)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Answer one HTTP request."""

@@ -1,0 +1,152 @@
+"""The parser, the options that every command shares, and the exit codes of errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from close_async import __version__
+from close_async.testing import FakeClose, Fault
+
+from .conftest import Ran
+
+CLI = Callable[..., Ran]
+WRONG_KEY = "wrong-key-4f9c2a"
+
+
+def test_help_lists_the_commands_and_exit_codes(cli: CLI) -> None:
+    ran = cli("--help")
+    assert ran.code == 0
+    for text in ("subscriptions", "sequences", "fake-server", "demo", "exit codes", "130"):
+        assert text in ran.out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["subscriptions", "--help"],
+        ["subscriptions", "export", "--help"],
+        ["sequences", "get", "--help"],
+        ["fake-server", "--help"],
+        ["demo", "--help"],
+    ],
+)
+def test_every_command_has_help(cli: CLI, args: list[str]) -> None:
+    ran = cli(*args)
+    assert ran.code == 0
+    assert ran.out.startswith("usage: close-async")
+
+
+def test_version(cli: CLI) -> None:
+    ran = cli("--version")
+    assert (ran.code, ran.out.strip()) == (0, f"close-async {__version__}")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["nonsense"],
+        ["subscriptions"],
+        ["subscriptions", "list"],
+        ["subscriptions", "list", "--lead-id", "lead_1", "--contact-id", "cont_1"],
+        ["subscriptions", "list", "--lead-id", "lead/1"],
+        ["subscriptions", "list", "--lead-id", "lead_1", "--format", "xml"],
+        ["subscriptions", "list", "--lead-id", "lead_1", "--limit", "-1"],
+        ["subscriptions", "get"],
+        ["subscriptions", "get", "sub 1"],
+        ["subscriptions", "export", "--out", "x.jsonl"],
+        ["subscriptions", "export", "--lead-ids", "ids.txt"],
+        ["subscriptions", "export", "--lead-ids", "a", "--out", "b", "--concurrency", "0"],
+        ["subscriptions", "export", "--lead-ids", "a", "--out", "b", "--format", "xml"],
+        ["--timeout", "soon", "sequences", "list"],
+        ["--max-retries", "-1", "sequences", "list"],
+        ["demo", "--leads", "0"],
+    ],
+)
+def test_bad_arguments_are_usage_errors(cli: CLI, args: list[str]) -> None:
+    ran = cli(*args)
+    assert ran.code == 2
+    assert "usage: close-async" in ran.err
+    assert "Traceback" not in ran.err
+
+
+def test_no_api_key_is_a_usage_error_naming_where_to_put_it(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLOSE_API_KEY", raising=False)
+    ran = cli("subscriptions", "get", "sub_1")
+    assert ran.code == 2
+    assert "CLOSE_API_KEY" in ran.err
+    assert "--api-key" in ran.err
+
+
+def test_a_plain_http_base_url_is_refused(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSE_API_KEY", "key")
+    ran = cli("--base-url", "http://api.example.com/api/v1/", "sequences", "list")
+    assert ran.code == 2
+    assert "https" in ran.err
+
+
+def test_a_wrong_key_is_one_line_exit_3_and_never_printed(cli: CLI, env: FakeClose) -> None:
+    ran = cli("--api-key", WRONG_KEY, "sequences", "list")
+    assert ran.code == 3
+    assert ran.out == ""
+    assert ran.err.count("\n") == 1
+    assert ran.err.startswith("close-async: error: GET sequence/ -> 401")
+    assert WRONG_KEY not in ran.err
+
+
+def test_options_may_follow_the_command(cli: CLI, env: FakeClose) -> None:
+    ran = cli("sequences", "list", "--api-key", WRONG_KEY)
+    assert ran.code == 3
+    assert "401" in ran.err
+
+
+def test_an_option_before_the_command_is_kept(cli: CLI, env: FakeClose) -> None:
+    # The copy of --api-key after the command must not reset the one given before it.
+    ran = cli("--api-key", WRONG_KEY, "sequences", "list", "--limit", "1")
+    assert ran.code == 3
+
+
+def test_the_base_url_option_beats_the_environment(
+    cli: CLI, fake: FakeClose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOSE_API_KEY", fake.api_key)
+    monkeypatch.setenv("CLOSE_BASE_URL", "http://127.0.0.1:9/api/v1/")  # nothing listens
+    ran = cli("--base-url", fake.url, "sequences", "list", "--format", "jsonl")
+    assert ran.code == 0
+    assert len(ran.out.splitlines()) == len(fake.state.sequences())
+
+
+def test_a_connection_error_is_exit_3(cli: CLI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSE_API_KEY", "key")
+    monkeypatch.setenv("CLOSE_BASE_URL", "http://127.0.0.1:9/api/v1/")  # the discard port
+    ran = cli("--max-retries", "0", "sequences", "get", "seq_1")
+    assert ran.code == 3
+    assert ran.err.startswith("close-async: error: ")
+    assert ran.err.count("\n") == 1
+
+
+def test_verbose_logs_retries_to_stderr(cli: CLI, env: FakeClose) -> None:
+    sub = env.state.subscriptions()[0]
+    env.inject("GET", "sequence_subscription", ["503"])
+    ran = cli("-v", "subscriptions", "get", sub["id"])
+    assert ran.code == 0
+    assert "close-async: INFO: " in ran.err
+    assert env.api_key not in ran.err
+    assert env.api_key not in ran.out
+
+
+def test_a_server_error_after_retries_is_exit_3(cli: CLI, env: FakeClose) -> None:
+    env.inject("GET", "sequence", [Fault.response(500)])
+    ran = cli("sequences", "list")
+    assert ran.code == 3
+    assert "500" in ran.err
+
+
+def test_fake_server_refuses_bad_options(cli: CLI) -> None:
+    ran = cli("fake-server", "--latency", "-1")
+    assert ran.code == 2
+    assert "latency" in ran.err

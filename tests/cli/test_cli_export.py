@@ -1,0 +1,258 @@
+"""``subscriptions export``, in-process: output validity, failures, resuming, the bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from close_async.cli._formats import SUBSCRIPTION_COLUMNS
+from close_async.testing import FakeClose, Fault
+
+from .conftest import Ran, StartFake, expected_ids, jsonl_records, lead_ids, point_at, write_ids
+
+CLI = Callable[..., Ran]
+
+
+@pytest.fixture
+def big(fake_close_factory: StartFake, monkeypatch: pytest.MonkeyPatch) -> FakeClose:
+    """A fake whose first lead has 250 subscriptions (three pages), the CLI pointed at it."""
+    fake = fake_close_factory(leads=60, sequences=5, seed=4)
+    first = fake.state.leads()[0].id
+    fake.add_subscriptions(lead_id=first, count=250)
+    point_at(monkeypatch, fake)
+    return fake
+
+
+def export(cli: CLI, ids: Path, out: Path, *args: str) -> Ran:
+    return cli("subscriptions", "export", "--lead-ids", ids, "--out", out, "--no-progress", *args)
+
+
+def test_jsonl_export_has_every_subscription_once(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    leads = lead_ids(big)
+    out = tmp_path / "subs.jsonl"
+    ran = export(cli, write_ids(tmp_path / "ids.txt", leads), out)
+    assert ran.code == 0, ran.err
+    records = jsonl_records(out)
+    ids = [record["id"] for record in records]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected_ids(big, leads)
+    for record in records:  # Close's fields, as the fake stored them (datetimes aside)
+        stored = big.state.subscription(record["id"])
+        assert stored is not None
+        assert {k: record[k] for k in stored if "date" not in k} == {
+            k: v for k, v in stored.items() if "date" not in k
+        }
+    assert set(journal(out)) == set(leads)
+    assert not (tmp_path / "subs.jsonl.failed").exists()
+    assert f"subscriptions: {len(ids):,} written" in ran.err
+    assert "IDs: 60 done, 0 failed" in ran.err
+
+
+def test_csv_export_reads_back_with_the_csv_module(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    leads = lead_ids(big)
+    out = tmp_path / "subs.csv"  # the format follows the suffix
+    ran = export(cli, write_ids(tmp_path / "ids.txt", leads), out)
+    assert ran.code == 0, ran.err
+    with open(out, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file, strict=True))
+    assert tuple(rows[0]) == SUBSCRIPTION_COLUMNS
+    assert all(len(row) == len(SUBSCRIPTION_COLUMNS) for row in rows)
+    ids = [row[0] for row in rows[1:]]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected_ids(big, leads)
+
+
+def test_ids_from_stdin_with_comments_and_blank_lines(
+    cli: CLI, big: FakeClose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leads = lead_ids(big)[:10]
+    text = "# leads to export\n\n" + "".join(f"  {lead}  # a note\n" for lead in leads) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+    out = tmp_path / "subs.jsonl"
+    ran = cli("subscriptions", "export", "--lead-ids", "-", "--out", out, "--format", "jsonl")
+    assert ran.code == 0, ran.err
+    assert {r["id"] for r in jsonl_records(out)} == expected_ids(big, leads)
+
+
+def test_contact_ids(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    contacts = [c.id for lead in big.state.leads()[1:8] for c in lead.contacts]
+    ids = write_ids(tmp_path / "contacts.txt", contacts)
+    out = tmp_path / "subs.jsonl"
+    ran = cli("subscriptions", "export", "--contact-ids", ids, "--out", out, "--no-progress")
+    assert ran.code == 0, ran.err
+    expected = {s["id"] for c in contacts for s in big.state.subscriptions(contact_id=c)}
+    assert {r["id"] for r in jsonl_records(out)} == expected
+
+
+def test_failed_ids_are_listed_beside_the_output_and_exit_1(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    leads = lead_ids(big)[1:20]
+    ids = write_ids(tmp_path / "ids.txt", [*leads, "not/an/id"])
+    big.inject("GET", "sequence_subscription", [Fault.response(404)])
+    out = tmp_path / "subs.jsonl"
+    ran = export(cli, ids, out, "--concurrency", "1")  # one at a time: the first lead fails
+    assert ran.code == 1
+    failed = (tmp_path / "subs.jsonl.failed").read_text(encoding="utf-8").splitlines()
+    assert [line.split("\t")[0] for line in failed] == [leads[0], "not/an/id"]
+    assert "404" in failed[0]
+    assert "not a Close ID" in failed[1]
+    assert "IDs: 18 done, 2 failed" in ran.err
+    assert str(tmp_path / "subs.jsonl.failed") in ran.err
+    assert {r["id"] for r in jsonl_records(out)} == expected_ids(big, leads[1:])
+
+    # Resuming lists the failed lead again, and nothing twice.
+    ids.write_text("".join(f"{lead}\n" for lead in leads), encoding="utf-8")
+    again = export(cli, ids, out, "--resume")
+    assert again.code == 0, again.err
+    records = [r["id"] for r in jsonl_records(out)]
+    assert len(records) == len(set(records))
+    assert set(records) == expected_ids(big, leads)
+    assert not (tmp_path / "subs.jsonl.failed").exists()
+
+
+def test_an_existing_output_is_refused_without_resume(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    out = tmp_path / "subs.jsonl"
+    out.write_text('{"id": "sub_1"}\n', encoding="utf-8")
+    ran = export(cli, write_ids(tmp_path / "ids.txt", lead_ids(big)), out)
+    assert ran.code == 2
+    assert "--resume" in ran.err
+    assert out.read_text(encoding="utf-8") == '{"id": "sub_1"}\n'
+    assert big.stats.requests == 0
+
+
+def test_an_unreadable_input_is_a_usage_error(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    ran = export(cli, tmp_path / "missing.txt", tmp_path / "subs.jsonl")
+    assert ran.code == 2
+    assert "missing.txt" in ran.err
+    assert not (tmp_path / "subs.jsonl").exists()
+
+
+def test_a_wrong_key_stops_the_export_at_once(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big))
+    # One request at a time: with more, the requests cut short by the stop leave connections
+    # that the fake, stopped right after, may not have accepted yet, and the fake's loop then
+    # ends without closing them (a ResourceWarning, an error here).
+    ran = export(cli, ids, tmp_path / "subs.jsonl", "--api-key", "wrong", "--concurrency", "1")
+    assert ran.code == 3
+    assert ran.err.startswith("close-async: error: GET sequence_subscription/ -> 401")
+    assert big.stats.requests == 1  # not one 401 per lead
+
+
+def resume_setup(
+    cli: CLI, big: FakeClose, tmp_path: Path, fmt: str
+) -> tuple[Path, Path, list[str], int]:
+    """Export everything, then cut the output back to what an interrupted run leaves.
+
+    Kept: the records of the leads in the first half of the journal, and 120 of the 250
+    records of the first lead (cut off mid-way, so not journaled), then half a record.
+    """
+    leads = lead_ids(big)
+    ids = write_ids(tmp_path / "ids.txt", leads)
+    full = tmp_path / f"full.{fmt}"
+    assert export(cli, ids, full).code == 0
+    lines = full.read_text(encoding="utf-8").splitlines(keepends=True)
+    header, records = (lines[:1], lines[1:]) if fmt == "csv" else ([], lines)
+    finished = set(leads[len(leads) // 2 :])
+    first = [r for r in records if leads[0] in r]
+    others = [r for r in records if leads[0] not in r and any(lead in r for lead in finished)]
+    out = tmp_path / f"subs.{fmt}"
+    out.write_text("".join([*header, *first[:120], *others, records[-1][:40]]), encoding="utf-8")
+    (tmp_path / f"subs.{fmt}.done").write_text(
+        "".join(f"{lead}\n" for lead in finished) + leads[1][:10], encoding="utf-8"
+    )
+    return ids, out, leads, len(first[:120]) + len(others)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_resume_finishes_without_repeating_a_record(
+    cli: CLI, big: FakeClose, tmp_path: Path, fmt: str
+) -> None:
+    ids, out, leads, kept = resume_setup(cli, big, tmp_path, fmt)
+    ran = export(cli, ids, out, "--resume")
+    assert ran.code == 0, ran.err
+    if fmt == "jsonl":
+        records = [r["id"] for r in jsonl_records(out)]
+    else:
+        with open(out, newline="", encoding="utf-8") as file:
+            rows = list(csv.reader(file, strict=True))
+        assert tuple(rows[0]) == SUBSCRIPTION_COLUMNS
+        assert all(tuple(row) != SUBSCRIPTION_COLUMNS for row in rows[1:])  # one header
+        records = [row[0] for row in rows[1:]]
+    assert len(records) == len(set(records))
+    assert set(records) == expected_ids(big, leads)
+    assert f"{kept:,} kept from the earlier run, 120 skipped as already written" in ran.err
+    assert sorted(journal(out)) == sorted(leads)
+
+
+def test_resume_of_a_finished_export_changes_nothing(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big))
+    out = tmp_path / "subs.jsonl"
+    assert export(cli, ids, out).code == 0
+    before = out.read_bytes()
+    ran = export(cli, ids, out, "--resume")
+    assert ran.code == 0
+    assert out.read_bytes() == before
+    # The client's count: the fake's may still grow with pages the first run fetched ahead.
+    assert "requests: 0," in ran.err
+    assert "60 skipped (done by an earlier run)" in ran.err
+
+
+def test_resume_without_an_output_starts_one(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    leads = lead_ids(big)
+    out = tmp_path / "subs.jsonl"
+    ran = export(cli, write_ids(tmp_path / "ids.txt", leads), out, "--resume")
+    assert ran.code == 0
+    assert {r["id"] for r in jsonl_records(out)} == expected_ids(big, leads)
+
+
+def test_resume_refuses_a_file_that_is_not_an_export(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    out = tmp_path / "notes.jsonl"
+    out.write_text("dear diary\nnothing happened\n", encoding="utf-8")
+    ran = export(cli, write_ids(tmp_path / "ids.txt", lead_ids(big)), out, "--resume")
+    assert ran.code == 2
+    assert "cannot resume" in ran.err
+    assert out.read_text(encoding="utf-8") == "dear diary\nnothing happened\n"
+
+
+def test_the_progress_bar_shows_ids_subscriptions_and_429s(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big))
+    ran = cli(
+        "subscriptions", "export", "--lead-ids", ids, "--out", tmp_path / "s.jsonl", "--progress"
+    )
+    assert ran.code == 0, ran.err
+    assert "60/60 IDs" in ran.err
+    assert " subs, " in ran.err
+    assert " 429s" in ran.err
+
+
+def test_without_tqdm_the_bar_is_a_clear_usage_error(
+    cli: CLI, big: FakeClose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    out = tmp_path / "s.csv"
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big))
+    ran = cli("subscriptions", "export", "--lead-ids", ids, "--out", out, "--progress")
+    assert ran.code == 2
+    assert "close-async[cli]" in ran.err
+    assert not out.exists()  # nothing started: the same command with --no-progress works
+    assert export(cli, ids, out).code == 0
+
+
+def journal(out: Path) -> list[str]:
+    return out.with_name(out.name + ".done").read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,79 @@
+"""This client (close_async), as a user would write the job.
+
+``list_many`` over the lead IDs with ``concurrency`` requests in flight and models parsed at
+the edge, or one ``list`` of a long list. Requests, retries and 429s are the client's own
+counters (``run.progress``, ``close.stats``); the runner also has the server's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TypedDict
+
+from _common import Json, Meter
+
+from close_async import CloseClient
+
+
+class _Options(TypedDict, total=False):
+    max_concurrency: int
+    prefetch: int
+
+
+def _client(
+    url: str, api_key: str, *, concurrency: int | None, prefetch: int | None
+) -> CloseClient:
+    """A client with the library's defaults except what the run sets."""
+    options: _Options = {}
+    if concurrency is not None:
+        options["max_concurrency"] = concurrency
+    if prefetch is not None:
+        options["prefetch"] = prefetch
+    return CloseClient(api_key, base_url=url, **options)
+
+
+async def fan_out(
+    url: str, api_key: str, ids: Iterable[str], *, concurrency: int, prefetch: int | None
+) -> Json:
+    """List the subscriptions of every lead in ``ids`` (consumed lazily) and count them."""
+    meter = Meter()
+    async with _client(url, api_key, concurrency=concurrency, prefetch=prefetch) as close:
+        meter.start()
+        run = close.sequence_subscriptions.list_many(lead_ids=ids, concurrency=concurrency)
+        count = 0
+        async for _ in run:
+            count += 1
+        work = meter.stop()
+        progress = run.progress
+    return {
+        **work,
+        "subscriptions": count,
+        "ids": progress.ids_done,
+        "failed_ids": progress.ids_failed,
+        "client_requests": progress.requests,
+        "client_429": progress.rate_limited,
+        "retries": progress.retries,
+        "rate_limit_wait_s": progress.rate_limit_wait,
+    }
+
+
+async def list_one(url: str, api_key: str, lead_id: str, *, prefetch: int | None) -> Json:
+    """List one lead's subscriptions with ``list`` (pages fetched ahead unless prefetch=1)."""
+    meter = Meter()
+    async with _client(url, api_key, concurrency=None, prefetch=prefetch) as close:
+        meter.start()
+        count = 0
+        async for _ in close.sequence_subscriptions.list(lead_id=lead_id):
+            count += 1
+        work = meter.stop()
+        stats = close.stats.snapshot()
+    return {
+        **work,
+        "subscriptions": count,
+        "ids": 1,
+        "failed_ids": 0,
+        "client_requests": stats.requests,
+        "client_429": stats.rate_limited,
+        "retries": stats.retries,
+        "rate_limit_wait_s": stats.rate_limit_wait,
+    }

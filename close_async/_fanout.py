@@ -122,6 +122,7 @@ class _IDs:
 
     def __init__(self, source: Iterable[str] | AsyncIterable[str], name: str) -> None:
         self._name = name
+        self._done = False
         self._sync: Iterator[str] | None = None
         self._async: AsyncIterator[str] | None = None
         if isinstance(source, AsyncIterable):
@@ -129,6 +130,10 @@ class _IDs:
             self._lock = asyncio.Lock()
         else:
             self._sync = iter(source)
+
+    def exhausted(self) -> bool:
+        """Whether every input ID has been handed out."""
+        return self._done
 
     async def next(self) -> str | None:
         if self._sync is not None:
@@ -140,7 +145,10 @@ class _IDs:
                     value = await anext(self._async)
                 except StopAsyncIteration:
                     value = None
-        return None if value is None else check_id(value, f"each of {self._name}")
+        if value is None:
+            self._done = True
+            return None
+        return check_id(value, f"each of {self._name}")
 
 
 def _pick_source(
@@ -286,7 +294,7 @@ class _Run:
                     continue
                 self.in_flight.add(id_)
                 try:
-                    queued, failure = await self.list_one(id_, pages, room, requests)
+                    queued, failure = await self.list_one(ids, id_, pages, room, requests)
                 finally:
                     self.in_flight.discard(id_)
                 if failure is not None and self.settings.on_error == "raise":
@@ -305,6 +313,7 @@ class _Run:
 
     async def list_one(
         self,
+        ids: _IDs,
         id_: str,
         pages: asyncio.Queue[_Message],
         room: asyncio.Semaphore,
@@ -315,7 +324,15 @@ class _Run:
         fetch = self.resource._page_fetcher(
             SequenceSubscription, {settings.filter: id_}, limiter=requests
         )
-        listing = paginate(fetch, page_size=settings.page_size, prefetch=settings.prefetch)
+        listing = paginate(
+            fetch,
+            page_size=settings.page_size,
+            prefetch=settings.prefetch,
+            # Fetch ahead only once the input has run out: until then every worker has an ID
+            # to list, so a page fetched on speculation (past the end, perhaps) could only
+            # take a request from one that is sure to be useful.
+            may_fetch_ahead=ids.exhausted,
+        )
         queued = 0
         try:
             async with aclosing(listing):

@@ -58,11 +58,15 @@ async def paginate(
     limit: int | None = None,
     prefetch: int = DEFAULT_PREFETCH,
     key: Callable[[T], str] = by_id,
+    may_fetch_ahead: Callable[[], bool] | None = None,
 ) -> AsyncGenerator[list[T], None]:
     """Yield the items of a list, page by page, in order and without repeated keys.
 
     ``fetch(skip, size)`` gets one page. ``limit`` caps the items yielded; ``prefetch`` caps
-    the pages in flight (1 turns fetching ahead off).
+    the pages in flight (1 turns fetching ahead off). ``may_fetch_ahead()``, when given, is
+    asked before each page fetched on speculation (beyond the one page known to exist): a
+    fan-out whose requests are all busy with other lists says no, as such a page could only
+    take a slot from a request that is sure to be useful.
     """
     if limit is not None:
         if limit == 0:
@@ -99,6 +103,8 @@ async def paginate(
                     next_skip = skip + len(items)
                 window = next_window(window, full, prefetch)
                 while len(pending) < window and (limit is None or next_skip < limit):
+                    if pending and may_fetch_ahead is not None and not may_fetch_ahead():
+                        break
                     launch()
             if fresh:
                 yield fresh

@@ -382,3 +382,18 @@ async def test_fan_out_under_a_rate_limit_stays_within_it(separator: str) -> Non
         assert sorted(got) == sorted(s["id"] for s in fake.state.subscriptions())
         assert fake.stats.rate_limited <= fake.stats.requests // 100  # under 1%
         assert run.progress.rate_limited == fake.stats.rate_limited
+
+
+async def test_fan_out_fetches_ahead_only_once_the_input_runs_out(
+    big: FakeClose, client: CloseClient
+) -> None:
+    for i in range(12):
+        big.add_subscriptions(lead_id=f"lead_three_pages_{i}", count=300)
+    ids = [f"lead_three_pages_{i}" for i in range(12)]
+    big.reset_stats()
+    got = [s async for s in client.sequence_subscriptions.list_many(lead_ids=ids, concurrency=4)]
+    assert len(got) == 12 * 300
+    # 3 pages an ID; pages past an end are fetched only by the lists still running once the
+    # input has run out (4 here, each wasting at most 3 as its window grows to 4); fetching
+    # ahead all along would waste 2 for every ID (60 requests).
+    assert 36 <= big.stats.requests <= 36 + 4 * 3

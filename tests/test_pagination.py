@@ -152,3 +152,12 @@ async def test_closing_early_cancels_pages_in_flight() -> None:
     assert source.in_flight == 0
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not others
+
+
+async def test_no_fetching_ahead_when_told_not_to() -> None:
+    source = FakeList(1000)
+    pages = paginate(source.fetch, page_size=100, key=str, may_fetch_ahead=lambda: False)
+    out = [item async for page in pages for item in page]
+    assert out == source.items
+    assert len(source.calls) == 10  # exactly the pages needed, none on speculation
+    assert source.peak == 1

@@ -2,7 +2,8 @@
 
 A fixed pool of ``concurrency`` worker tasks pulls IDs from the input one at a time (so a
 generator of a million IDs is never materialised), lists each ID's subscriptions (every
-page, fetched ahead like any list) and hands pages to the consumer through a queue. A
+page; fetched ahead like any list once the input has run out, as until then the other
+workers keep every request busy) and hands pages to the consumer through a queue. A
 semaphore caps the requests in flight at ``concurrency``, pages fetched ahead included;
 another caps the pages waiting for the consumer, so memory stays bounded by the
 concurrency whatever the input size.
@@ -46,7 +47,7 @@ from ._stats import ClientStats, count_in_this_task
 if TYPE_CHECKING:
     from .resources.subscriptions import SequenceSubscriptions
 
-__all__ = ["FailedID", "FanOut", "OnIdDone", "OnProgress", "Progress"]
+__all__ = ["ErrorMode", "FailedID", "FanOut", "OnIdDone", "OnProgress", "Progress"]
 
 
 @attrs.frozen(kw_only=True)
@@ -177,7 +178,7 @@ class _Settings:
     concurrency: int
     page_size: int
     prefetch: int
-    on_error: str
+    on_error: ErrorMode
     on_progress: OnProgress | None
     on_id_done: OnIdDone | None
 
@@ -365,7 +366,7 @@ class FanOut(Items[SequenceSubscription]):
         concurrency: int,
         page_size: int,
         prefetch: int,
-        on_error: str,
+        on_error: ErrorMode,
         on_progress: OnProgress | None,
         on_id_done: OnIdDone | None = None,
     ) -> None:

@@ -24,7 +24,7 @@ from .._params import (
 from ._base import Resource
 
 if TYPE_CHECKING:
-    from .._fanout import FanOut, OnIdDone, OnProgress
+    from .._fanout import ErrorMode, FanOut, OnIdDone, OnProgress
 
 __all__ = ["SequenceSubscriptions"]
 
@@ -66,7 +66,7 @@ class SequenceSubscriptions(Resource):
         concurrency: int = 10,
         page_size: int = 100,
         prefetch: int | None = None,
-        on_error: str = "raise",
+        on_error: ErrorMode = "raise",
         on_progress: OnProgress | None = None,
         on_id_done: OnIdDone | None = None,
     ) -> FanOut:

@@ -162,6 +162,11 @@ class Transport:
                 "this CloseClient is closed; create a new one (or keep the 'async with' "
                 "block open while you use it)"
             )
+        if self._session is not None and self._session.closed:
+            raise ClientClosedError(
+                "the aiohttp.ClientSession given as session= is closed; keep it open for "
+                "as long as the CloseClient is used"
+            )
         if self._session is None:
             # Created on first use, inside the running loop, so that a client can be built
             # at import time or in synchronous set-up code.

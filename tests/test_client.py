@@ -148,3 +148,11 @@ def test_stats_start_at_zero() -> None:
     close = CloseClient("k")
     assert close.stats.requests == 0
     assert close.max_concurrency == 32
+
+
+async def test_a_closed_callers_session_is_a_clear_error() -> None:
+    session = aiohttp.ClientSession()
+    await session.close()
+    close = CloseClient("k", base_url=URL, session=session)
+    with pytest.raises(ClientClosedError, match="session= is closed"):
+        await close.sequence_subscriptions.get("sub_1")

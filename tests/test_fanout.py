@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -21,6 +22,16 @@ from close_async import (
     SequenceSubscription,
 )
 from close_async.testing import FakeClose, Fault
+
+
+@pytest.fixture(autouse=True)
+def no_asyncio_complaints(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail on what asyncio only logs: "Task was destroyed but it is pending!", "Task
+    exception was never retrieved", unclosed sessions reported by aiohttp..."""
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    yield
+    complaints = [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+    assert complaints == []
 
 
 @pytest.fixture

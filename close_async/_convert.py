@@ -71,15 +71,11 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 
 def parse_datetime(value: object) -> datetime:
-    """Parse an ISO-8601 datetime; a naive one is UTC, which is what Close means by it."""
-    if value.__class__ is str and len(value) == 26 and value[10] == "T":
-        # Close's usual form, naive with microseconds: parsing it with an explicit offset is
-        # several times cheaper than parsing then .replace(tzinfo=...), and this runs twice
-        # per listed subscription.
-        try:
-            return datetime.fromisoformat(value + "+00:00")
-        except ValueError:
-            pass
+    """Parse an ISO-8601 datetime; a naive one is UTC, which is what Close means by it.
+
+    (Close's usual form, naive with microseconds, never gets here from a structure hook:
+    the hooks parse it inline, see ``_inline_conversion``.)
+    """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):

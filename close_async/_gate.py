@@ -100,10 +100,9 @@ class _Group:
     reset_at: float | None = None  # when the current window ends (the gate's clock)
     previous_reset_at: float = 0.0
     window: float = 0.0  # the longest reset seen: about the window's length
-    epoch: int = 0  # counts the windows the gate saw end (the token of each admission)
     inflight: int = 0
     paused_until: float = 0.0
-    waiters: deque[asyncio.Future[int]] = attrs.field(factory=deque)
+    waiters: deque[asyncio.Future[None]] = attrs.field(factory=deque)
     timer: asyncio.TimerHandle | None = None
     logged_wait_until: float = 0.0
 
@@ -134,18 +133,19 @@ class LocalRateLimitGate:
         state = self._group(group)
         if not state.waiters and self._admissible(state):
             state.inflight += 1
-            return state.epoch
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            return None  # this gate needs no token; a shared one may
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         state.waiters.append(future)
         self._wake(state)
         try:
-            return await future
+            await future
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 # Admitted and cancelled in the same breath: give the place back.
                 state.inflight -= 1
                 self._wake(state)
             raise
+        return None
 
     async def release(self, group: str, token: object, observation: Observation | None) -> None:
         """Free the request's place and learn from its answer."""
@@ -188,7 +188,6 @@ class LocalRateLimitGate:
 
     def _roll_over(self, state: _Group) -> None:
         """The window ended: assume a fresh one with the whole limit until answers say more."""
-        state.epoch += 1
         state.previous_reset_at = state.reset_at or 0.0
         state.reset_at = None
         state.remaining = state.limit
@@ -247,7 +246,7 @@ class LocalRateLimitGate:
             if not self._admissible(state):
                 break
             state.inflight += 1
-            waiters.popleft().set_result(state.epoch)
+            waiters.popleft().set_result(None)
         self._schedule(state)
 
     def _schedule(self, state: _Group) -> None:

@@ -27,7 +27,6 @@ from ._enums import (
 
 __all__ = [
     "BulkSequenceSubscriptionAction",
-    "Page",
     "Schedule",
     "ScheduleRange",
     "Sequence",
@@ -166,12 +165,3 @@ class BulkSequenceSubscriptionAction:
     def is_finished(self) -> bool:
         """Whether Close is done with the action, successfully or not."""
         return self.status in (BulkActionStatus.DONE, BulkActionStatus.ERROR)
-
-
-@attrs.frozen
-class Page:
-    """One page of a list: the raw items and whether Close has more after them."""
-
-    skip: int
-    data: list[Mapping[str, Any]]
-    has_more: bool

@@ -142,11 +142,6 @@ class Transport:
         return f"<Transport {self._base_url} closed={self.closed}>"
 
     @property
-    def policy(self) -> RetryPolicy:
-        """The retry settings."""
-        return self._policy
-
-    @property
     def max_concurrency(self) -> int:
         """The most requests in flight at once."""
         return self._max_concurrency

@@ -222,3 +222,78 @@ def test_unstructure_round_trips_with_extra_fields() -> None:
 def test_step_unstructures_to_json() -> None:
     step = SequenceStep(step_type=StepType.EMAIL, delay=0)
     assert unstructure(step)["step_type"] == "email"
+
+
+SUB_VARIANTS: list[dict[str, Any]] = [
+    SUB,
+    {**SUB, "pause_reason": "manual"},
+    {**SUB, "new_field": {"x": 1}},
+    {"id": "sub_2", "status": "active", "whatever": None},  # most fields left out
+    {**SUB, "extra": "a field Close might name so"},
+]
+
+
+def test_owned_items_become_the_same_models_as_copied_ones() -> None:
+    copied = structure_many([dict(item) for item in SUB_VARIANTS], SequenceSubscription)
+    owned = structure_many([dict(item) for item in SUB_VARIANTS], SequenceSubscription, owned=True)
+    assert owned == copied
+    assert [sub.extra for sub in owned] == [
+        {},
+        {},
+        {"new_field": {"x": 1}},
+        {"whatever": None},
+        {"extra": "a field Close might name so"},
+    ]
+    assert owned[3].lead_id is None
+    assert owned[3].calls_assigned_to == ()
+    assert owned[3].pause_reason is None
+    assert owned[1].pause_reason == "manual"
+
+
+def test_copying_leaves_the_json_alone_and_owning_takes_it_over() -> None:
+    item = dict(SUB)
+    structure_many([item], SequenceSubscription)
+    assert item == SUB
+    (sub,) = structure_many([item], SequenceSubscription, owned=True)
+    assert vars(sub) is item  # no copy
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_structure_many_names_the_first_item_that_fails(owned: bool) -> None:
+    items = [dict(SUB), dict(SUB), {**SUB, "date_created": "yesterday"}, dict(SUB)]
+    with pytest.raises(StructureError) as info:
+        structure_many(items, SequenceSubscription, owned=owned)
+    assert info.value.field == "$.data[2].date_created"
+    with pytest.raises(StructureError) as info:
+        structure_many([dict(SUB), ["not", "an", "object"]], SequenceSubscription, owned=owned)
+    assert info.value.field == "$.data[1]"
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class _Timed:
+    """A model with a required converted field, which no Close model has (yet)."""
+
+    when: datetime
+    label: str | None = None
+    extra: Any = attrs.field(factory=dict)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "reason"),
+    [
+        ({"label": "x"}, "$.when", "required field missing"),
+        ({"when": "soon"}, "$.when", "expected an ISO-8601 datetime"),
+        ({"when": "2022-03-10T14:40:27.442448", "label": 1}, "$.label", "expected a string"),
+    ],
+)
+def test_generated_hooks_name_missing_and_bad_required_fields(
+    payload: dict[str, Any], field: str, reason: str
+) -> None:
+    from close_async._convert import _CONVERTER, _model_hook
+
+    hook = _model_hook(_Timed, _CONVERTER)
+    with pytest.raises(StructureError, match=reason) as info:
+        hook(payload, _Timed)
+    assert info.value.field == field
+    good = hook({"when": "2022-03-10T14:40:27.442448"}, _Timed)
+    assert good.when == datetime(2022, 3, 10, 14, 40, 27, 442448, timezone.utc)

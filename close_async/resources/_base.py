@@ -102,7 +102,7 @@ class Resource:
             # Guessing here would either stop early (lose records) or never stop.
             raise _invalid(StructureError("expected true or false", "$.has_more"), "GET", path)
         try:
-            items = structure_many(data.get("data"), model)
+            items = structure_many(data.get("data"), model, owned=True)  # a fresh page
         except StructureError as exc:
             raise _invalid(exc, "GET", path) from None
         return PageOf(items, has_more)

@@ -8,10 +8,13 @@ window is spent, the gate holds new requests until its reset. A 429 pauses the w
 once, until the reset the server gave (plus a little jitter), instead of each task
 discovering it on its own.
 
-Before the first answer of a group we know nothing, so the gate admits a single probe and
-holds the rest until its answer arrives: a burst of 32 requests into a window of 20 would
-otherwise earn 12 429s at the start of every job. Answers without a ``RateLimit`` header
-open the group (the server does not limit it, or does not say).
+Before the first answer of a group we know nothing, so the gate admits a small first burst
+(``initial_burst``, 10 by default) and holds the rest until an answer tells it the limit: a
+burst of 32 requests into a window of 20 would otherwise earn 12 429s at the start of every
+job, while a lone first request would cost every job a round trip. Ten is half the smallest
+per-key limit Close gives as an example (20 per second), and as many as ``list_many`` sends
+at once by default. Answers without a ``RateLimit`` header open the group (the server does
+not limit it, or does not say).
 
 The estimate is conservative: the server's ``remaining`` may already count some of the
 requests in flight, but the gate subtracts them all. It never admits more than the window
@@ -80,6 +83,9 @@ class GroupSnapshot:
     paused_for: float
 
 
+#: Requests a group admits before its first answer (see the module docstring).
+DEFAULT_INITIAL_BURST = 10
+
 # The least difference between two answers' window ends (each "time received + reset") that
 # can tell two windows apart, however short the windows.
 _MIN_TOLERANCE = 0.01
@@ -116,7 +122,21 @@ class LocalRateLimitGate:
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
         pause_jitter: float = 0.1,
+        initial_burst: int = DEFAULT_INITIAL_BURST,
     ) -> None:
+        """
+        Args:
+            clock, rand: the time and the randomness (for tests).
+            pause_jitter: a 429's pause is stretched by up to this fraction, at random.
+            initial_burst: requests admitted in an endpoint group before its first answer
+                tells the gate its limit (1: a lone probe, which costs a round trip but
+                never earns a 429 at the start).
+        """
+        if isinstance(initial_burst, bool) or not isinstance(initial_burst, int):
+            raise TypeError(f"initial_burst must be an int, not {type(initial_burst).__name__}")
+        if initial_burst < 1:
+            raise ValueError(f"initial_burst must be at least 1, not {initial_burst}")
+        self._initial_burst = initial_burst
         self._clock = clock
         self._rand = rand
         self._pause_jitter = pause_jitter
@@ -176,7 +196,7 @@ class LocalRateLimitGate:
         if state.reset_at is not None and now >= state.reset_at:
             self._roll_over(state)
         if not state.known:
-            return state.inflight == 0  # one probe until the first answer
+            return state.inflight < self._initial_burst  # until the first answer
         if state.remaining is None:
             return True
         if state.inflight < state.remaining:

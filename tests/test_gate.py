@@ -9,6 +9,7 @@ import time
 import pytest
 
 from close_async import LocalRateLimitGate, Observation, RateLimitGate, RateLimitInfo
+from close_async._gate import DEFAULT_INITIAL_BURST
 
 GROUP = "GET sequence_subscription/"
 
@@ -73,15 +74,43 @@ async def test_fan_out_stays_within_the_window(limit: int, n: int) -> None:
     assert server.rejected == 0
 
 
-async def test_first_request_is_a_lone_probe() -> None:
-    gate = LocalRateLimitGate()
-    await gate.acquire(GROUP)
-    second = asyncio.ensure_future(gate.acquire(GROUP))
+@pytest.mark.parametrize("burst", [1, 3, DEFAULT_INITIAL_BURST])
+async def test_before_the_first_answer_only_the_initial_burst_goes(burst: int) -> None:
+    gate = (
+        LocalRateLimitGate()
+        if burst == DEFAULT_INITIAL_BURST
+        else LocalRateLimitGate(initial_burst=burst)
+    )
+    tokens = [await asyncio.wait_for(gate.acquire(GROUP), 1) for _ in range(burst)]
+    held = asyncio.ensure_future(gate.acquire(GROUP))
     await asyncio.sleep(0.01)
-    assert not second.done()  # nothing known yet: one probe at a time
-    await gate.release(GROUP, 0, Observation(200, RateLimitInfo(10, 9, 1.0), 1.0))
-    await asyncio.wait_for(second, 1)
-    assert gate.snapshot(GROUP).inflight == 1
+    assert not held.done()  # nothing known yet
+    assert gate.snapshot(GROUP).inflight == burst
+    await gate.release(GROUP, tokens[0], Observation(200, RateLimitInfo(50, 49, 1.0), 1.0))
+    await asyncio.wait_for(held, 1)  # the answer says there is room
+    assert gate.snapshot(GROUP).inflight == burst
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_initial_burst_must_be_positive(bad: int) -> None:
+    with pytest.raises(ValueError, match="initial_burst must be at least 1"):
+        LocalRateLimitGate(initial_burst=bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, "2", True])
+def test_initial_burst_must_be_an_int(bad: object) -> None:
+    with pytest.raises(TypeError, match="initial_burst must be an int"):
+        LocalRateLimitGate(initial_burst=bad)  # type: ignore[arg-type]
+
+
+async def test_a_limit_below_the_initial_burst_costs_one_pause_then_fits() -> None:
+    # The first burst (10) overshoots a window of 4: 6 answers are 429s, which pause the
+    # group once; after that, every window is filled exactly.
+    server = WindowServer(4, window=0.05)
+    gate = LocalRateLimitGate(pause_jitter=0.0)
+    statuses = await run_all(gate, server, 30, latency=0.005)
+    assert statuses == [200] * 30
+    assert server.rejected == DEFAULT_INITIAL_BURST - 4
 
 
 async def test_answers_without_header_open_the_group() -> None:
@@ -126,7 +155,7 @@ async def test_spent_window_holds_requests_until_reset() -> None:
 
 
 async def test_cancelled_waiter_gives_its_place_back() -> None:
-    gate = LocalRateLimitGate()
+    gate = LocalRateLimitGate(initial_burst=1)
     token = await gate.acquire(GROUP)
     waiter = asyncio.ensure_future(gate.acquire(GROUP))
     await asyncio.sleep(0)
@@ -138,7 +167,7 @@ async def test_cancelled_waiter_gives_its_place_back() -> None:
 
 
 async def test_failed_probe_lets_the_next_one_go() -> None:
-    gate = LocalRateLimitGate()
+    gate = LocalRateLimitGate(initial_burst=1)
     token = await gate.acquire(GROUP)
     waiter = asyncio.ensure_future(gate.acquire(GROUP))
     await asyncio.sleep(0)

@@ -156,3 +156,11 @@ async def test_a_closed_callers_session_is_a_clear_error() -> None:
     close = CloseClient("k", base_url=URL, session=session)
     with pytest.raises(ClientClosedError, match="session= is closed"):
         await close.sequence_subscriptions.get("sub_1")
+
+
+def test_a_client_settles_the_read_buffers_of_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from close_async import _malloc
+
+    monkeypatch.setattr(_malloc, "_done", False)
+    CloseClient("key")  # no loop needed: nothing is sent
+    assert _malloc._done

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from close_async._ratelimit import RateLimitInfo, parse_rate_limit, parse_retry_after, server_wait
+from close_async._ratelimit import (
+    RateLimitInfo,
+    _parse_one,
+    parse_rate_limit,
+    parse_retry_after,
+    server_wait,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,6 +30,22 @@ from close_async._ratelimit import RateLimitInfo, parse_rate_limit, parse_retry_
 )
 def test_parse_rate_limit_formats(header: str, expected: RateLimitInfo) -> None:
     assert parse_rate_limit(header) == expected
+    assert parse_rate_limit([header]) == expected  # as aiohttp's getall() gives it
+    assert _parse_one(header) == expected  # the general parser agrees with the usual form's
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "limit=1., remaining=0, reset=0",
+        "limit=100,remaining=99,reset=0.000001",
+        " limit = 7 ; remaining = 7 ; reset = 60 ",
+        "limit=100, remaining=50, reset=5, extra=1",  # not the usual form: the general way
+        "limit=100, remaining=50",
+    ],
+)
+def test_the_usual_form_and_the_general_parser_agree(header: str) -> None:
+    assert parse_rate_limit([header]) == _parse_one(header)
 
 
 @pytest.mark.parametrize("header", [None, "", "garbage", "foo=1, bar=2", []])

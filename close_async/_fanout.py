@@ -303,6 +303,10 @@ class _Run:
                 if failure is None and queued:
                     self.had_results.add(id_)
                 pages.put_nowait(_IdDone(id_, queued, failure))
+                if failure is not None:
+                    # Let the consumer see the failure before the next ID's request goes
+                    # out: it may stop the run (the CLI does, on a bad API key).
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             if self.resource._transport.closed:
                 error = ClientClosedError("the CloseClient was closed while list_many was running")

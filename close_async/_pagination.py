@@ -73,7 +73,7 @@ async def paginate(
             return
         page_size = min(page_size, limit)
     pending: deque[tuple[int, asyncio.Future[PageOf[T]]]] = deque()
-    next_skip = 0
+    next_skip = page_size  # the first page is fetched below, apart
 
     def launch() -> None:
         nonlocal next_skip
@@ -83,14 +83,14 @@ async def paginate(
     seen: set[str] = set()
     left = limit
     window = 1
-    launch()
     try:
-        while pending:
-            skip, task = pending[0]
-            page = await task
-            pending.popleft()
+        # The first page goes alone, so it is awaited here rather than in a task of its own:
+        # most lists of a fan-out have one page, and a task costs more CPU than the rest of
+        # this function.
+        skip, page = 0, await fetch(0, page_size)
+        while True:
             items = page.items
-            fresh = _unseen(items, key, seen)
+            fresh = _unseen(items, key, seen, last=not page.has_more)
             if left is not None:
                 fresh = fresh[:left]
                 left -= len(fresh)
@@ -108,8 +108,11 @@ async def paginate(
                     launch()
             if fresh:
                 yield fresh
-            if done:
+            if done or not pending:
                 return
+            skip, task = pending[0]
+            page = await task
+            pending.popleft()
     finally:
         await _cancel(pending)
 
@@ -145,15 +148,17 @@ class Items(AsyncIterator[T]):
         await self._pages.aclose()
 
 
-def _unseen(items: list[T], key: Callable[[T], str], seen: set[str]) -> list[T]:
-    """Drop the items whose key was seen before (and remember the rest)."""
-    keys = list(map(key, items))
-    page_keys = set(keys)
-    if len(page_keys) == len(keys) and seen.isdisjoint(page_keys):
-        seen |= page_keys
+def _unseen(items: list[T], key: Callable[[T], str], seen: set[str], *, last: bool) -> list[T]:
+    """Drop the items whose key was seen before, and remember the rest unless this is the
+    ``last`` page (most lists of a fan-out have only one page)."""
+    page_keys = set(map(key, items))
+    if len(page_keys) == len(items) and (not seen or seen.isdisjoint(page_keys)):
+        if not last:
+            seen |= page_keys
         return items  # the usual case, decided in C: nothing repeated
     fresh = []
-    for item, item_key in zip(items, keys, strict=True):
+    for item in items:
+        item_key = key(item)
         if item_key not in seen:
             seen.add(item_key)
             fresh.append(item)

@@ -276,6 +276,28 @@ async def test_continue_mode_reports_failed_ids_and_completes_the_rest(
     assert seen[-1].ids_done == len(ids)
 
 
+async def test_a_worker_lets_the_consumer_see_a_failure_before_its_next_request(
+    big: FakeClose, client: CloseClient
+) -> None:
+    # What the CLI relies on to stop at the first 401: on_progress raising on a failure
+    # stops the run before any other request goes out.
+    big.inject("GET", "sequence_subscription", [Fault.response(404)])
+    big.reset_stats()
+
+    def stop_on_failure(progress: Progress) -> None:
+        if progress.ids_failed:
+            raise RuntimeError("stop")
+
+    run = client.sequence_subscriptions.list_many(
+        lead_ids=lead_ids(big), concurrency=1, on_error="continue", on_progress=stop_on_failure
+    )
+    with pytest.raises(RuntimeError, match="stop"):
+        async for _ in run:
+            pass
+    assert big.stats.requests == 1
+    assert_no_pending_tasks()
+
+
 async def test_break_finalises_the_run_and_leaves_nothing(
     big: FakeClose, client: CloseClient
 ) -> None:

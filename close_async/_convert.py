@@ -122,15 +122,19 @@ def _enum(kind: type[OpenEnum]) -> Conv:
     return conv
 
 
+def _not_strings() -> TypeError:
+    return TypeError("expected a list of strings")
+
+
 def _str_tuple(value: Any) -> tuple[str, ...]:
     # Close sends null instead of [] now and then; both mean "none". () is the default.
     if value is None or value == ():
         return ()
     if value.__class__ is not list:
-        raise TypeError("expected a list of strings")
+        raise _not_strings()
     for item in value:
         if item.__class__ is not str:
-            raise TypeError("expected a list of strings")
+            raise _not_strings()
     return tuple(value)
 
 
@@ -346,9 +350,10 @@ def _dict_setter(model: type[Any]) -> Callable[[Any, dict[str, Any]], None]:
 def _inline_conversion(name: str, tp: Any, namespace: dict[str, Any]) -> list[str]:
     """The statements that convert ``v`` into ``values[name]``.
 
-    The two cases that run on every listed subscription are written out, so that the usual
-    value costs no call: a datetime in Close's usual form (naive, with microseconds) and a
-    documented enum value. Anything else goes through the field's conversion function.
+    The cases that run on every listed subscription are written out, so that the usual
+    value costs no call: a datetime in Close's usual form (naive, with microseconds), a
+    documented enum value, a list of IDs. Anything else goes through the field's conversion
+    function.
     """
     if tp is datetime:
         namespace["_fromisoformat"] = datetime.fromisoformat
@@ -364,8 +369,22 @@ def _inline_conversion(name: str, tp: Any, namespace: dict[str, Any]) -> list[st
     if isinstance(tp, type) and issubclass(tp, OpenEnum):
         namespace[f"_members_{name}"] = tp._value2member_map_
         return [
-            f"    member = _members_{name}.get(v) if v.__class__ is str else None",
-            f"    values[{name!r}] = _c_{name}(v) if member is None else member",
+            "    try:",
+            f"        values[{name!r}] = _members_{name}[v]",
+            "    except (KeyError, TypeError):  # a new value, or not a string",
+            f"        values[{name!r}] = _c_{name}(v)",
+        ]
+    if tp == tuple[str, ...]:  # a list of IDs: its items checked where they stand
+        namespace["_str"] = str
+        namespace["_not_strings"] = _not_strings
+        return [
+            "    if v.__class__ is list:",
+            "        for x in v:",
+            "            if x.__class__ is not _str:",
+            "                raise _not_strings()",
+            f"        values[{name!r}] = tuple(v)",
+            "    else:",
+            f"        values[{name!r}] = _c_{name}(v)",
         ]
     return [f"    values[{name!r}] = _c_{name}(v)"]
 

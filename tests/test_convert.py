@@ -163,6 +163,9 @@ def test_bulk_action() -> None:
         ({**SUB, "status": 3}, SequenceSubscription, "$.status"),
         ({**SUB, "sender_name": 42}, SequenceSubscription, "$.sender_name"),
         ({**SUB, "calls_assigned_to": "user_1"}, SequenceSubscription, "$.calls_assigned_to"),
+        ({**SUB, "calls_assigned_to": ["u", 1]}, SequenceSubscription, "$.calls_assigned_to"),
+        ({**SUB, "status_reason": ["manual"]}, SequenceSubscription, "$.status_reason"),
+        ({**SUB, "status": None, "status_reason": {}}, SequenceSubscription, "$.status_reason"),
         ({k: v for k, v in SUB.items() if k != "id"}, SequenceSubscription, "$.id"),
         ("not an object", SequenceSubscription, "$"),
         (

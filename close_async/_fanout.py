@@ -40,7 +40,7 @@ import attrs
 
 from ._exceptions import ClientClosedError, CloseError
 from ._models import SequenceSubscription
-from ._pagination import Items, paginate
+from ._pagination import Items, paginate, whole_list
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
 
@@ -329,17 +329,25 @@ class _Run:
         fetch = self.resource._page_fetcher(
             SequenceSubscription, {settings.filter: id_}, limiter=requests
         )
-        listing = paginate(
-            fetch,
-            page_size=settings.page_size,
-            prefetch=settings.prefetch,
-            # Fetch ahead only once the input has run out: until then every worker has an ID
-            # to list, so a page fetched on speculation (past the end, perhaps) could only
-            # take a request from one that is sure to be useful.
-            may_fetch_ahead=ids.exhausted,
-        )
         queued = 0
         try:
+            first = await fetch(0, settings.page_size)
+            whole = whole_list(first)
+            if whole is not None:  # the usual case: one page
+                if whole:
+                    await room.acquire()
+                    pages.put_nowait(whole)
+                return len(whole), None
+            listing = paginate(
+                fetch,
+                page_size=settings.page_size,
+                prefetch=settings.prefetch,
+                # Fetch ahead only once the input has run out: until then every worker has
+                # an ID to list, so a page fetched on speculation (past the end, perhaps)
+                # could only take a request from one that is sure to be useful.
+                may_fetch_ahead=ids.exhausted,
+                first=first,
+            )
             async with aclosing(listing):
                 async for page in listing:
                     await room.acquire()

@@ -59,6 +59,7 @@ async def paginate(
     prefetch: int = DEFAULT_PREFETCH,
     key: Callable[[T], str] = by_id,
     may_fetch_ahead: Callable[[], bool] | None = None,
+    first: PageOf[T] | None = None,
 ) -> AsyncGenerator[list[T], None]:
     """Yield the items of a list, page by page, in order and without repeated keys.
 
@@ -66,7 +67,8 @@ async def paginate(
     the pages in flight (1 turns fetching ahead off). ``may_fetch_ahead()``, when given, is
     asked before each page fetched on speculation (beyond the one page known to exist): a
     fan-out whose requests are all busy with other lists says no, as such a page could only
-    take a slot from a request that is sure to be useful.
+    take a slot from a request that is sure to be useful. ``first``, when given, is the page
+    at offset 0, already fetched with ``fetch(0, page_size)``.
     """
     if limit is not None:
         if limit == 0:
@@ -87,7 +89,7 @@ async def paginate(
         # The first page goes alone, so it is awaited here rather than in a task of its own:
         # most lists of a fan-out have one page, and a task costs more CPU than the rest of
         # this function.
-        skip, page = 0, await fetch(0, page_size)
+        skip, page = 0, first if first is not None else await fetch(0, page_size)
         while True:
             items = page.items
             fresh = _unseen(items, key, seen, last=not page.has_more)
@@ -115,6 +117,17 @@ async def paginate(
             pending.popleft()
     finally:
         await _cancel(pending)
+
+
+def whole_list(page: PageOf[T], key: Callable[[T], str] = by_id) -> list[T] | None:
+    """The items of a list's first page, without repeats, if no page follows; else None.
+
+    Most lists of a fan-out fit in one page: this spares them the machinery of ``paginate``
+    (an async generator, a context manager), whose cost is a fifth of a request's.
+    """
+    if page.has_more and page.items:
+        return None
+    return _unseen(page.items, key, set(), last=True)
 
 
 class Items(AsyncIterator[T]):

@@ -7,7 +7,7 @@ from contextlib import aclosing
 
 import pytest
 
-from close_async._pagination import PageOf, next_window, paginate
+from close_async._pagination import PageOf, next_window, paginate, whole_list
 
 
 class FakeList:
@@ -161,3 +161,22 @@ async def test_no_fetching_ahead_when_told_not_to() -> None:
     assert out == source.items
     assert len(source.calls) == 10  # exactly the pages needed, none on speculation
     assert source.peak == 1
+
+
+@pytest.mark.parametrize("n", [0, 40, 100, 250])
+async def test_a_first_page_given_is_not_fetched_again(n: int) -> None:
+    source = FakeList(n)
+    first = await source.fetch(0, 100)
+    out: list[str] = []
+    async for page in paginate(source.fetch, key=str, page_size=100, first=first):
+        out.extend(page)
+    assert out == source.items
+    assert source.calls.count((0, 100)) == 1
+
+
+def test_whole_list_is_the_first_page_when_nothing_follows() -> None:
+    assert whole_list(PageOf(["a", "b"], False), key=str) == ["a", "b"]
+    assert whole_list(PageOf([], False), key=str) == []
+    assert whole_list(PageOf([], True), key=str) == []  # nothing here, whatever it says
+    assert whole_list(PageOf(["a", "b", "a"], False), key=str) == ["a", "b"]  # no repeats
+    assert whole_list(PageOf(["a", "b"], True), key=str) is None  # more pages: paginate

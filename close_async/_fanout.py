@@ -260,6 +260,7 @@ class _Run:
                     self.items += len(message)
                     self.report()
                     yield message
+                    del message  # consumed: hold no page while waiting for the next
                     continue
                 if isinstance(message, _IdDone):
                     # Every subscription of this ID has been yielded by now (each worker
@@ -348,11 +349,13 @@ class _Run:
                 may_fetch_ahead=ids.exhausted,
                 first=first,
             )
+            del first  # paginate holds it only as long as it needs to
             async with aclosing(listing):
                 async for page in listing:
                     await room.acquire()
                     pages.put_nowait(page)
                     queued += len(page)
+                    del page  # the consumer has it: hold no page while waiting
         except CloseError as exc:
             return queued, exc
         return queued, None

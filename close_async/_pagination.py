@@ -90,6 +90,7 @@ async def paginate(
         # most lists of a fan-out have one page, and a task costs more CPU than the rest of
         # this function.
         skip, page = 0, first if first is not None else await fetch(0, page_size)
+        first = None  # hold a page no longer than the loop does: its models are the memory
         while True:
             items = page.items
             fresh = _unseen(items, key, seen, last=not page.has_more)
@@ -113,6 +114,7 @@ async def paginate(
             if done or not pending:
                 return
             skip, task = pending[0]
+            del page, items, fresh  # the consumer has them: hold no page while waiting
             page = await task
             pending.popleft()
     finally:

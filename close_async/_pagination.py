@@ -87,8 +87,7 @@ async def paginate(
     window = 1
     try:
         # The first page goes alone, so it is awaited here rather than in a task of its own:
-        # most lists of a fan-out have one page, and a task costs more CPU than the rest of
-        # this function.
+        # most lists have one page, and a task costs more CPU than the rest of this function.
         skip, page = 0, first if first is not None else await fetch(0, page_size)
         first = None  # hold a page no longer than the loop does: its models are the memory
         while True:
@@ -125,7 +124,7 @@ def whole_list(page: PageOf[T], key: Callable[[T], str] = by_id) -> list[T] | No
     """The items of a list's first page, without repeats, if no page follows; else None.
 
     Most lists of a fan-out fit in one page: this spares them the machinery of ``paginate``
-    (an async generator, a context manager), whose cost is a fifth of a request's.
+    (an async generator in a context manager), about 4% of the CPU of such a request.
     """
     if page.has_more and page.items:
         return None

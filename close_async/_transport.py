@@ -132,7 +132,7 @@ class Transport:
         self.stats = stats
         self.closed = False
         self._tasks: set[asyncio.Future[Any]] = set()
-        settle_read_buffers()  # see _malloc.py: a quarter of the CPU per request
+        settle_read_buffers()  # see _malloc.py: a fifth of the CPU per request
         self._headers = {
             "Authorization": authorization,
             "User-Agent": user_agent(),

@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._params import check_positive
 from ._ratelimit import RateLimitInfo
 
 __all__ = ["GroupSnapshot", "LocalRateLimitGate", "Observation", "RateLimitGate"]
@@ -132,11 +133,7 @@ class LocalRateLimitGate:
                 tells the gate its limit (1: a lone probe, which costs a round trip but
                 never earns a 429 at the start).
         """
-        if isinstance(initial_burst, bool) or not isinstance(initial_burst, int):
-            raise TypeError(f"initial_burst must be an int, not {type(initial_burst).__name__}")
-        if initial_burst < 1:
-            raise ValueError(f"initial_burst must be at least 1, not {initial_burst}")
-        self._initial_burst = initial_burst
+        self._initial_burst = check_positive(initial_burst, "initial_burst")
         self._clock = clock
         self._rand = rand
         self._pause_jitter = pause_jitter

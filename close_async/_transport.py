@@ -37,6 +37,7 @@ from ._malloc import settle_read_buffers
 from ._ratelimit import parse_retry_after, server_wait
 from ._retry import RetryPolicy, retry_delay, should_retry
 from ._stats import ClientStats, counters
+from ._tasks import cancel_and_wait
 from ._version import __version__
 
 __all__ = ["DEFAULT_TIMEOUT", "Transport", "make_timeout", "user_agent"]
@@ -167,18 +168,14 @@ class Transport:
         if self._session is None:
             # Created on first use, inside the running loop, so that a client can be built
             # at import time or in synchronous set-up code.
-            connector = aiohttp.TCPConnector(limit=max(self._max_concurrency, 1))
+            connector = aiohttp.TCPConnector(limit=self._max_concurrency)
             self._session = aiohttp.ClientSession(connector=connector)
         return self._session
 
     async def aclose(self) -> None:
         """Close the session if we made it; a caller's session stays open."""
         self.closed = True
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(list(self._tasks))
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
@@ -308,8 +305,9 @@ class Transport:
         raw: bytes,
         wait: float | None,
     ) -> Any:
+        empty = not raw or raw.isspace()
         if 200 <= status < 300:
-            if status == 204 or not raw or raw.isspace():
+            if status == 204 or empty:
                 return None
             try:
                 return loads(raw)
@@ -323,7 +321,7 @@ class Transport:
                 ) from None
         body: object
         try:
-            body = None if not raw or raw.isspace() else loads(raw)
+            body = None if empty else loads(raw)
         except ValueError:
             body = raw.decode("utf-8", "replace")  # a proxy's HTML page, say
         cls = error_class_for(status)
@@ -341,7 +339,7 @@ class Transport:
                 )
             elif wait is None:
                 detail = "Close did not say how long to wait"
-        return_error = cls.from_response(
+        raise cls.from_response(
             status=status,
             reason=reason,
             method=method,
@@ -350,7 +348,6 @@ class Transport:
             retry_after=wait,
             detail=detail,
         )
-        raise return_error
 
 
 def _reason(error: BaseException | None) -> str:

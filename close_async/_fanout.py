@@ -43,6 +43,7 @@ from ._models import SequenceSubscription
 from ._pagination import Items, paginate, whole_list
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
+from ._tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from .resources.subscriptions import SequenceSubscriptions
@@ -235,7 +236,7 @@ class _Run:
             self.settings.on_progress(self.progress())
 
     async def stop(self) -> None:
-        await _stop(self.workers)
+        await cancel_and_wait(self.workers)
 
     async def results(self) -> AsyncGenerator[list[SequenceSubscription], None]:
         """Start the workers and yield the pages they queue, until all are done."""
@@ -277,7 +278,7 @@ class _Run:
                     raise message.error
         finally:
             self.finished = time.monotonic()
-            await _stop(workers)
+            await cancel_and_wait(workers)
 
     async def work(
         self,
@@ -454,11 +455,3 @@ class FanOut(Items[SequenceSubscription]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-
-async def _stop(tasks: list[asyncio.Future[None]]) -> None:
-    """Cancel tasks and wait until each has really ended."""
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)

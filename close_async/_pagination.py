@@ -24,7 +24,9 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-__all__ = ["DEFAULT_PREFETCH", "Items", "PageOf", "next_window", "paginate"]
+from ._tasks import cancel_and_wait
+
+__all__ = ["DEFAULT_PREFETCH", "Items", "PageOf", "next_window", "paginate", "whole_list"]
 
 T = TypeVar("T")
 
@@ -183,7 +185,4 @@ async def _cancel(pending: deque[tuple[int, asyncio.Future[PageOf[T]]]]) -> None
     """Cancel pages still in flight and wait for them, so that no task is left behind."""
     futures = [future for _, future in pending]
     pending.clear()
-    for future in futures:
-        future.cancel()
-    if futures:
-        await asyncio.gather(*futures, return_exceptions=True)
+    await cancel_and_wait(futures)

@@ -24,6 +24,7 @@ from ._client import CloseClient
 from ._fanout import FailedID, FanOut, Progress
 from ._models import SequenceSubscription
 from ._stats import ClientStats
+from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
 from .resources.sequences import Sequences
 from .resources.subscriptions import SequenceSubscriptions
@@ -172,10 +173,7 @@ def _release(room: asyncio.Semaphore, n: int) -> None:
 async def _wind_down(client: CloseClient) -> None:
     """Stop whatever still runs in the loop, then close the client's connections."""
     current = asyncio.current_task()
-    others = [t for t in asyncio.all_tasks() if t is not current]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
+    await cancel_and_wait([t for t in asyncio.all_tasks() if t is not current])
     await client.aclose()
     await asyncio.get_running_loop().shutdown_asyncgens()
 

@@ -192,11 +192,12 @@ def update_readme(results: Json, readme: Path, report: str) -> None:
     readme.write_text(text[:start] + section + text[end + len(README_END) :], encoding="utf-8")
 
 
-def write(results: Json, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``latest.json`` and ``latest.md`` (atomically: a .tmp file, then a rename)."""
+def write(results: Json, report: str, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``latest.json`` and ``latest.md`` (the rendered ``report``), atomically: a .tmp
+    file, then a rename."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = out_dir / "latest.json", out_dir / "latest.md"
-    texts = json.dumps(results, indent=2, sort_keys=True) + "\n", render(results)
+    texts = json.dumps(results, indent=2, sort_keys=True) + "\n", report
     for path, text in zip(paths, texts, strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(text, encoding="utf-8")

@@ -97,8 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             ctx.log(f"case ({name}) ...")
             results["cases"][name] = CASES[name](ctx)
     results["meta"]["total_s"] = time.perf_counter() - started
-    print(render(results), end="")
-    json_path, md_path = write(results, args.out)
+    report = render(results)
+    print(report, end="")
+    json_path, md_path = write(results, report, args.out)
     if args.update_readme:
         readme = Path(__file__).resolve().parent / "README.md"
         update_readme(results, readme, os.path.relpath(md_path, readme.parent))

@@ -16,7 +16,6 @@ from .._exceptions import CloseError
 from .._params import check_id
 from .._version import __version__
 from ..testing._cli import add_arguments as add_fake_arguments
-from ..testing._cli import fake_from_args, serve
 from . import _commands as commands
 from ._demo import DEMO_LATENCY, DEMO_LEADS, DEMO_RATE_LIMIT, DEMO_SEED, demo
 from ._errors import EXIT_API_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
@@ -234,6 +233,8 @@ def _sequence_commands(parser: argparse.ArgumentParser) -> None:
 
 def _fake_server(args: argparse.Namespace) -> int:
     """Run a fake Close API for local development, until Ctrl-C."""
+    from ..testing._cli import fake_from_args, serve
+
     try:
         fake = fake_from_args(args)
     except ValueError as exc:

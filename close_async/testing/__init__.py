@@ -25,7 +25,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._fake import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, FakeClose
+    from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN
+    from ._fake import FakeClose
     from ._faults import Fault, FaultKind, FaultRates
     from ._model import Contact, Lead, User
     from ._state import FakeState
@@ -48,8 +49,8 @@ __all__ = [
 # Imported on first use, so that loading the pytest plugin (which imports this package) costs
 # nothing in test runs that do not use the fake.
 _MODULES = {
-    "DEFAULT_API_KEY": "._fake",
-    "DEFAULT_OAUTH_TOKEN": "._fake",
+    "DEFAULT_API_KEY": "._defaults",
+    "DEFAULT_OAUTH_TOKEN": "._defaults",
     "FakeClose": "._fake",
     "Fault": "._faults",
     "FaultKind": "._faults",

@@ -14,9 +14,13 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ._fake import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATORS, FakeClose
+from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATORS
 from ._faults import FaultRates
+
+if TYPE_CHECKING:  # the server (aiohttp.web) loads when one is built, not for --help
+    from ._fake import FakeClose
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fake_from_args(args: argparse.Namespace) -> FakeClose:
     """Build a `FakeClose` from parsed arguments (raises ValueError for bad values)."""
+    from ._fake import FakeClose
+
     return FakeClose(
         leads=args.leads,
         sequences=args.sequences,

@@ -13,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from ._api import parse_group
 from ._auth import Credentials, basic_authorization
+from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATORS
 from ._faults import Fault, FaultKind, FaultPlan, FaultRates
 from ._model import Contact, Lead
 from ._ratelimit import FixedWindowLimiter
@@ -20,10 +21,6 @@ from ._seed import make_state
 from ._server import FakeServer, ServerOptions
 from ._state import Record
 from ._stats import FakeStats
-
-DEFAULT_API_KEY = "fake-close-api-key"
-DEFAULT_OAUTH_TOKEN = "fake-close-oauth-token"
-RATELIMIT_SEPARATORS = (",", ";")
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")

@@ -26,6 +26,8 @@ __all__ = ["DEFAULT_BASE_URL", "CloseClient"]
 
 DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
 ENV_API_KEY = "CLOSE_API_KEY"
+#: Requests in flight at once for the whole client, unless ``max_concurrency`` says otherwise.
+DEFAULT_MAX_CONCURRENCY = 32
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -118,7 +120,7 @@ class CloseClient:
         base_url: str = DEFAULT_BASE_URL,
         timeout: float | aiohttp.ClientTimeout | None = None,
         max_retries: int = 5,
-        max_concurrency: int = 32,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
         max_rate_limit_wait: float = 120.0,
         backoff_base: float = 0.5,

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .._client import DEFAULT_BASE_URL, ENV_API_KEY, CloseClient
+from .._client import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY, CloseClient
 from .._convert import unstructure
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
@@ -71,7 +71,7 @@ def client_from_args(args: argparse.Namespace, *, concurrency: int = 0) -> Close
         settings["timeout"] = args.timeout
     if args.max_retries is not None:
         settings["max_retries"] = args.max_retries
-    if concurrency > 32:
+    if concurrency > DEFAULT_MAX_CONCURRENCY:
         settings["max_concurrency"] = concurrency  # list_many never exceeds the client's
     try:
         return CloseClient(api_key, **settings)
@@ -217,12 +217,12 @@ async def export(close: CloseClient, job: ExportJob) -> ExportResult:
     finally:
         source.close()
     failures = [(failure.id, str(failure.error)) for failure in run.failures]
-    writer.write_failures([*failures, *source.invalid])
+    ids_failed = writer.write_failures([*failures, *source.invalid])
     progress = run.progress
     return ExportResult(
         out=job.out,
         ids_done=writer.journaled,
-        ids_failed=len(failures) + len(source.invalid),
+        ids_failed=ids_failed,
         ids_total_done=len(writer.done) + writer.journaled,
         ids_skipped=source.skipped,
         written=writer.written,

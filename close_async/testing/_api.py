@@ -97,7 +97,8 @@ def list_body(items: list[str], has_more: bool) -> str:
     """Assemble a list envelope from records already serialized to JSON."""
     if not items and not has_more:
         return _EMPTY_PAGE
-    return '{"data":[' + ",".join(items) + '],"has_more":' + ("true" if has_more else "false") + "}"
+    # One f-string: chained + would copy the whole page once per piece.
+    return f'{{"data":[{",".join(items)}],"has_more":{"true" if has_more else "false"}}}'
 
 
 def _non_negative_int(query: Mapping[str, str], name: str, default: int) -> int:

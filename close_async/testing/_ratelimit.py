@@ -61,10 +61,6 @@ class FixedWindowLimiter:
         """Return how many requests the window still allows, as the header reports it."""
         return max(self.header_limit - window.count, 0)
 
-    def reset(self) -> None:
-        """Forget all windows."""
-        self._windows.clear()
-
 
 def format_seconds(seconds: float) -> str:
     """Format a reset time with at most three decimals: `0.734`, `1.5`, `2`."""

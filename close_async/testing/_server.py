@@ -43,13 +43,14 @@ _SHUTDOWN_TIMEOUT = 1.0
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """Hold the transport's settings (the public knobs of `FakeClose`)."""
+    """Hold the transport's settings (the public knobs of `FakeClose`, whose defaults these
+    are: no second set here to drift apart)."""
 
-    latency: float = 0.0
-    endpoint_latency: Mapping[str, float] | None = None
-    ratelimit_separator: str = ","
-    stall_seconds: float = 30.0
-    bulk_action_seconds: float = 0.2
+    latency: float
+    endpoint_latency: Mapping[str, float] | None
+    ratelimit_separator: str
+    stall_seconds: float
+    bulk_action_seconds: float
 
 
 def _is_accepting(task: asyncio.Task[Any]) -> bool:

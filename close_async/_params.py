@@ -51,6 +51,9 @@ NotGiven: TypeAlias = Literal[_NotGivenType.NOT_GIVEN]
 
 # Characters that would change the meaning of a URL path if an ID carried them.
 _UNSAFE_ID = re.compile(r"[/?#%\s\\]")
+# Path segments that URL resolution removes: `sequence/../` is `/api/v1/` itself, so a GET
+# would read the API root and a DELETE of `sequence_subscription/./` would hit the collection.
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def check_id(value: object, name: str = "id") -> str:
@@ -63,6 +66,8 @@ def check_id(value: object, name: str = "id") -> str:
         raise ValueError(
             f"{name} {value!r} is not a Close ID: it contains a space, '/', '?', '#', '%' or '\\'"
         )
+    if value in _DOT_SEGMENTS:
+        raise ValueError(f"{name} {value!r} is not a Close ID: a URL would drop it as a dot segment")
     return value
 
 

@@ -165,6 +165,8 @@ async def test_bad_list_arguments_send_nothing(
     [
         (lambda s: s.get(""), ValueError, "id must not be empty"),
         (lambda s: s.get(None), TypeError, "id must be a string ID"),
+        (lambda s: s.get(".."), ValueError, "dot segment"),  # would GET /api/v1/
+        (lambda s: s.delete("."), ValueError, "dot segment"),  # would DELETE the collection
         (lambda s: s.update("sub_1"), ValueError, "nothing to update"),
         (lambda s: s.update("sub_1", status=3), TypeError, "status must be a string"),
         (lambda s: s.update("sub_1", calls_assigned_to="user_1"), TypeError, "list of IDs"),

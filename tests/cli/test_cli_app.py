@@ -72,6 +72,24 @@ def test_bad_arguments_are_usage_errors(cli: CLI, args: list[str]) -> None:
     assert "Traceback" not in ran.err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["subscriptions", "get", ".."],
+        ["subscriptions", "pause", "."],
+        ["sequences", "get", ".."],
+        ["subscriptions", "list", "--lead-id", "."],
+    ],
+)
+def test_dot_segment_ids_are_refused_before_any_request(
+    cli: CLI, env: FakeClose, args: list[str]
+) -> None:
+    ran = cli(*args)
+    assert ran.code == 2
+    assert "dot segment" in ran.err
+    assert env.stats.requests == 0
+
+
 def test_no_api_key_is_a_usage_error_naming_where_to_put_it(
     cli: CLI, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,12 +42,12 @@ def test_read_ids_strips_and_skips_blanks_and_comments() -> None:
 
 def test_id_source_counts_skips_done_and_sets_aside_bad_ids(tmp_path: Path) -> None:
     path = tmp_path / "ids.txt"
-    path.write_text("lead_a\nlead_b\nbad id?\nlead_c\n", encoding="utf-8")
+    path.write_text("lead_a\nlead_b\nbad id?\nlead_c\n..\n", encoding="utf-8")
     source = IdSource(str(path), done={"lead_b"})
     assert source.total == 2
     assert list(source) == ["lead_a", "lead_c"]
     assert source.skipped == 1
-    assert [value for value, _ in source.invalid] == ["bad id?"]
+    assert [value for value, _ in source.invalid] == ["bad id?", ".."]
 
 
 def test_id_source_from_stdin_has_no_total(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,7 +67,7 @@ def check_id(value: object, name: str = "id") -> str:
             f"{name} {value!r} is not a Close ID: it contains a space, '/', '?', '#', '%' or '\\'"
         )
     if value in _DOT_SEGMENTS:
-        raise ValueError(f"{name} {value!r} is not a Close ID: a URL would drop it as a dot segment")
+        raise ValueError(f"{name} {value!r} is not a Close ID: URLs drop it as a dot segment")
     return value
 
 

@@ -2,50 +2,65 @@
 
 Everything public is importable from here; modules whose names start with ``_`` are
 private and may change without notice.
+
+The names are imported on first use (``close_async.CloseClient`` loads the client, and
+with it aiohttp and tenacity), so that ``import close_async`` and ``close-async --help``
+start in a few milliseconds. To export a name, add it to ``__all__``, to ``_MODULES`` and to
+the ``TYPE_CHECKING`` imports (for type checkers); a test checks that the three agree.
 """
 
-from ._client import DEFAULT_BASE_URL, CloseClient
-from ._enums import (
-    BulkActionStatus,
-    BulkActionType,
-    ContactPreference,
-    OpenEnum,
-    SequenceStatus,
-    StatusReason,
-    StepType,
-    SubscriptionStatus,
-)
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BulkActionError,
-    BulkActionTimeoutError,
-    ClientClosedError,
-    CloseError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseValidationError,
-    ServerError,
-)
-from ._fanout import FailedID, FanOut, Progress
-from ._gate import LocalRateLimitGate, Observation, RateLimitGate
-from ._models import (
-    BulkSequenceSubscriptionAction,
-    Schedule,
-    ScheduleRange,
-    Sequence,
-    SequenceStep,
-    SequenceSubscription,
-)
-from ._params import NOT_GIVEN, NotGiven
-from ._ratelimit import RateLimitInfo
-from ._stats import ClientStats
-from ._sync import SyncCloseClient, SyncFanOut
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import CloseClient
+    from ._defaults import DEFAULT_BASE_URL
+    from ._enums import (
+        BulkActionStatus,
+        BulkActionType,
+        ContactPreference,
+        OpenEnum,
+        SequenceStatus,
+        StatusReason,
+        StepType,
+        SubscriptionStatus,
+    )
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BulkActionError,
+        BulkActionPausedError,
+        BulkActionTimeoutError,
+        ClientClosedError,
+        CloseError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseValidationError,
+        ServerError,
+    )
+    from ._fanout import ErrorMode, FailedID, FanOut, OnIdDone, OnProgress, Progress
+    from ._gate import GroupSnapshot, LocalRateLimitGate, Observation, RateLimitGate
+    from ._models import (
+        BulkSequenceSubscriptionAction,
+        Schedule,
+        ScheduleRange,
+        Sequence,
+        SequenceStep,
+        SequenceSubscription,
+    )
+    from ._pagination import Items
+    from ._params import NOT_GIVEN, NotGiven
+    from ._ratelimit import RateLimitInfo
+    from ._stats import ClientStats
+    from ._sync import ClientOptions, SyncCloseClient, SyncFanOut
 
 __all__ = [
     "APIConnectionError",
@@ -54,23 +69,30 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkActionError",
+    "BulkActionPausedError",
     "BulkActionStatus",
     "BulkActionTimeoutError",
     "BulkActionType",
     "BulkSequenceSubscriptionAction",
     "ClientClosedError",
+    "ClientOptions",
     "ClientStats",
     "CloseClient",
     "CloseError",
     "ContactPreference",
     "DEFAULT_BASE_URL",
+    "ErrorMode",
     "FailedID",
     "FanOut",
+    "GroupSnapshot",
+    "Items",
     "LocalRateLimitGate",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
     "Observation",
+    "OnIdDone",
+    "OnProgress",
     "OpenEnum",
     "PermissionDeniedError",
     "Progress",
@@ -92,3 +114,69 @@ __all__ = [
     "SyncFanOut",
     "__version__",
 ]
+
+# Each public name -> the private module that defines it.
+_MODULES = {
+    "APIConnectionError": "._exceptions",
+    "APIError": "._exceptions",
+    "APITimeoutError": "._exceptions",
+    "AuthenticationError": "._exceptions",
+    "BadRequestError": "._exceptions",
+    "BulkActionError": "._exceptions",
+    "BulkActionPausedError": "._exceptions",
+    "BulkActionStatus": "._enums",
+    "BulkActionTimeoutError": "._exceptions",
+    "BulkActionType": "._enums",
+    "BulkSequenceSubscriptionAction": "._models",
+    "ClientClosedError": "._exceptions",
+    "ClientOptions": "._sync",
+    "ClientStats": "._stats",
+    "CloseClient": "._client",
+    "CloseError": "._exceptions",
+    "ContactPreference": "._enums",
+    "DEFAULT_BASE_URL": "._defaults",
+    "ErrorMode": "._fanout",
+    "FailedID": "._fanout",
+    "FanOut": "._fanout",
+    "GroupSnapshot": "._gate",
+    "Items": "._pagination",
+    "LocalRateLimitGate": "._gate",
+    "NOT_GIVEN": "._params",
+    "NotFoundError": "._exceptions",
+    "NotGiven": "._params",
+    "Observation": "._gate",
+    "OnIdDone": "._fanout",
+    "OnProgress": "._fanout",
+    "OpenEnum": "._enums",
+    "PermissionDeniedError": "._exceptions",
+    "Progress": "._fanout",
+    "RateLimitError": "._exceptions",
+    "RateLimitGate": "._gate",
+    "RateLimitInfo": "._ratelimit",
+    "ResponseValidationError": "._exceptions",
+    "Schedule": "._models",
+    "ScheduleRange": "._models",
+    "Sequence": "._models",
+    "SequenceStatus": "._enums",
+    "SequenceStep": "._models",
+    "SequenceSubscription": "._models",
+    "ServerError": "._exceptions",
+    "StatusReason": "._enums",
+    "StepType": "._enums",
+    "SubscriptionStatus": "._enums",
+    "SyncCloseClient": "._sync",
+    "SyncFanOut": "._sync",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain attribute lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

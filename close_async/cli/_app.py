@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from .._client import DEFAULT_BASE_URL
+from .._defaults import DEFAULT_BASE_URL
 from .._exceptions import CloseError
 from .._params import check_id
 from .._version import __version__

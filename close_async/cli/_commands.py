@@ -13,8 +13,9 @@ from typing import Any
 
 import attrs
 
-from .._client import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY, CloseClient
+from .._client import CloseClient
 from .._convert import unstructure
+from .._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal

@@ -5,11 +5,12 @@ https://developer.close.com/api/resources/sequences (the subscription pages).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._enums import SubscriptionStatus
 from .._models import SequenceSubscription
+from .._pagination import Items
 from .._params import (
     NOT_GIVEN,
     NotGiven,
@@ -45,7 +46,7 @@ class SequenceSubscriptions(Resource):
         sequence_id: str | None = None,
         page_size: int = 100,
         limit: int | None = None,
-    ) -> AsyncIterator[SequenceSubscription]:
+    ) -> Items[SequenceSubscription]:
         """Iterate over the subscriptions matching the filters, across all pages.
 
         Give at least one of ``lead_id``, ``contact_id``, ``sequence_id`` (several are

@@ -72,7 +72,8 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 
 def parse_datetime(value: object) -> datetime:
-    """Parse an ISO-8601 datetime; a naive one is UTC, which is what Close means by it.
+    """Parse an ISO-8601 datetime; a naive one is read as UTC (not documented by Close, but
+    Close's other objects carry ``+00:00``).
 
     (Close's usual form, naive with microseconds, never gets here from a structure hook:
     the hooks parse it inline, see ``_inline_conversion``.)

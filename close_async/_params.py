@@ -44,8 +44,9 @@ class _NotGivenType(enum.Enum):
         return False
 
 
-#: The default of every partial-update argument: "leave this field as it is". Distinct from
-#: ``None``, which asks Close to clear the field.
+#: The default of every partial-update argument: "leave this field as it is" (the field is
+#: not sent). Distinct from ``None``, which is sent as JSON ``null``; what Close then does
+#: (clear the field, or refuse it) is not documented by Close.
 NOT_GIVEN: Final = _NotGivenType.NOT_GIVEN
 NotGiven: TypeAlias = Literal[_NotGivenType.NOT_GIVEN]
 
@@ -72,11 +73,19 @@ def check_id(value: object, name: str = "id") -> str:
 
 
 def check_page_size(value: object) -> int:
-    """Check ``page_size``: an int from 1 to 100 (Close's maximum ``_limit``)."""
+    """Check ``page_size``: an int from 1 to 100.
+
+    100 is Close's default ``_limit`` on these endpoints, so it is known to work. Close's
+    maximum varies per resource and is not documented for them (a larger one may be
+    refused with a 400): the cap is ours, and safe.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"page_size must be an int, not {type(value).__name__}")
     if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be from 1 to {MAX_PAGE_SIZE}, not {value}")
+        raise ValueError(
+            f"page_size must be from 1 to {MAX_PAGE_SIZE} (this client's cap: Close's default "
+            f"page size; its maximum is not documented), not {value}"
+        )
     return value
 
 

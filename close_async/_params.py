@@ -11,10 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-import attrs
-
-from ._convert import unstructure
-
 __all__ = [
     "NOT_GIVEN",
     "NotGiven",
@@ -124,7 +120,11 @@ def list_filters(**filters: object) -> dict[str, str]:
 def to_json(value: Any) -> Any:
     """Turn a request value into JSON: models lose their unset (None) fields, enums their
     class, tuples become lists; mappings and plain values pass through."""
-    if attrs.has(type(value)):
+    if hasattr(type(value), "__attrs_attrs__"):  # a model (what attrs.has checks)
+        # Imported here, not at the top: `close-async --help` checks IDs with this module,
+        # and should not load cattrs to do it.
+        from ._convert import unstructure
+
         return _drop_none(unstructure(value))
     if isinstance(value, enum.Enum):
         return value.value

@@ -205,7 +205,7 @@ def test_a_404_on_a_list_points_at_the_base_url(
 
 def test_the_first_retry_is_reported_once_without_verbose(cli: CLI, env: FakeClose) -> None:
     sub = env.state.subscriptions()[0]
-    env.inject("GET", "sequence_subscription", ["503", "503", "503"])
+    env.inject("GET", "sequence_subscription", ["503", "503"])  # two retries, one notice
     ran = cli("subscriptions", "get", sub["id"])
     assert ran.code == 0
     notices = [line for line in ran.err.splitlines() if "etrying" in line]

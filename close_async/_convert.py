@@ -210,8 +210,9 @@ _EMPTY: Mapping[str, Any] = types.MappingProxyType({})
 # Each model's hook that takes over the JSON object it is given (see structure_many).
 _ADOPTERS: dict[type[Any], Callable[[Any], Any]] = {}
 
-# Optional fields that Close's answers usually leave out: the legacy ``pause_reason``
-# (close-api.md, 4.2). Only a matter of speed: any field may be missing.
+# Optional fields that Close's answers usually leave out: the legacy ``pause_reason`` (read by
+# an export script of Close's from 2022; Close's current examples show ``status_reason``).
+# Only a matter of speed: any field may be missing.
 _OFTEN_ABSENT: Mapping[type[Any], tuple[str, ...]] = {SequenceSubscription: ("pause_reason",)}
 
 

@@ -108,7 +108,7 @@ def test_sync_client_options_are_close_clients_keyword_arguments() -> None:
 
 
 def test_contract_names_are_exported() -> None:
-    # Names the design notes promise (other code and acceptance checks use them).
+    # Names the README documents as the public API (users' code imports them).
     for name in [
         "CloseClient",
         "CloseError",

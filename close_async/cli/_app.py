@@ -40,6 +40,7 @@ exit codes:
   0    success
   1    the export finished, but some IDs failed (listed in <out>.failed)
   2    usage error: bad arguments, no API key, an output that exists, an unreadable file
+       or one without IDs
   3    Close or the network refused: one line on stderr says why (any close_async.CloseError)
   130  interrupted by Ctrl-C (SIGINT); 143 for SIGTERM. An export can be finished with --resume
   141  stdout was closed early (piped into head, say)

@@ -27,10 +27,12 @@ async def close(fake: FakeClose) -> AsyncIterator[CloseClient]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Start the benchmark smoke run now if it is selected: it overlaps the other tests."""
+    """Start the benchmark smoke run now if it is selected, and move its tests last: it
+    runs while the other tests do."""
     from .test_benchmarks_smoke import Background
 
     Background.start(items)
+    items.sort(key=Background.owns)  # stable: the rest keep their order
 
 
 def pytest_sessionfinish() -> None:

@@ -44,7 +44,7 @@ class Background:
         """Start the run (once), if ``items`` is None or holds a test of this module."""
         if cls.process is not None:
             return
-        if items is not None and not any(item.path == Path(__file__) for item in items):
+        if items is not None and not any(cls.owns(item) for item in items):
             return
         cls.out = Path(tempfile.mkdtemp(prefix="close-bench-smoke-"))
         cls.process = subprocess.Popen(
@@ -54,6 +54,11 @@ class Background:
             text=True,
             cwd=ROOT,
         )
+
+    @staticmethod
+    def owns(item: pytest.Item) -> bool:
+        """Whether ``item`` is a test of this module (which waits for the run)."""
+        return item.path == Path(__file__)
 
     @classmethod
     def stop(cls) -> None:

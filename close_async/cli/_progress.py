@@ -72,9 +72,14 @@ class ProgressBar:
             self._bar = _make_bar(total)
 
     def __enter__(self) -> ProgressBar:
-        if self._bar is not None:
+        logger = logging.getLogger("close_async")
+        # Only when -v sends the logger to the console: tqdm's redirect adds a handler of
+        # its own either way, which would print every retry (the logger runs at INFO, for
+        # the first-retry notice, which already writes above the bar).
+        shown = any(type(h) is logging.StreamHandler for h in logger.handlers)
+        if self._bar is not None and shown:
             redirect = _tqdm("tqdm.contrib.logging").logging_redirect_tqdm
-            self._logging.enter_context(redirect(loggers=[logging.getLogger("close_async")]))
+            self._logging.enter_context(redirect(loggers=[logger]))
         return self
 
     def __exit__(

@@ -289,6 +289,31 @@ def test_the_progress_bar_shows_ids_subscriptions_and_429s(
     assert " 429s" in ran.err
 
 
+def test_with_the_bar_the_first_retry_alone_is_reported(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    big.inject("GET", "sequence_subscription", ["503", "503", "503"])
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big)[:5])
+    ran = cli(
+        "subscriptions", "export", "--lead-ids", ids, "--out", tmp_path / "s.jsonl", "--progress"
+    )
+    assert ran.code == 0, ran.err
+    assert ran.err.count("Retrying ") == 1, ran.err
+    big.inject("GET", "sequence_subscription", ["503", "503"])
+    verbose = cli(
+        "-v",
+        "subscriptions",
+        "export",
+        "--lead-ids",
+        ids,
+        "--out",
+        tmp_path / "v.jsonl",
+        "--progress",
+    )
+    assert verbose.code == 0, verbose.err
+    assert verbose.err.count("close-async: INFO: Retrying ") == 2, verbose.err
+
+
 def test_without_tqdm_the_bar_is_a_clear_usage_error(
     cli: CLI, big: FakeClose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

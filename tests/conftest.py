@@ -26,6 +26,7 @@ async def close(fake: FakeClose) -> AsyncIterator[CloseClient]:
         yield client
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have had their say
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Start the benchmark smoke run now if it is selected, and move its tests last: it
     runs while the other tests do."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from close_async import __version__
+from close_async._transport import make_timeout
 from close_async.testing import FakeClose, Fault
 from close_async.testing import _cli as fake_cli
 
@@ -26,6 +27,10 @@ def test_help_lists_the_commands_and_exit_codes(cli: CLI) -> None:
     assert "list, export, get, pause, resume" in ran.out
     assert "list, get" in ran.out
     assert "(default: 5)" in ran.out  # --max-retries
+    timeout = make_timeout(None)  # the client's default, which the help restates
+    assert timeout.total is not None
+    assert timeout.connect is not None
+    assert f"(default: {timeout.total:g}, of which {timeout.connect:g} to connect)" in ran.out
 
 
 @pytest.mark.parametrize(

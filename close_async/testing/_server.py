@@ -285,7 +285,8 @@ class FakeServer:
 
         def done() -> None:
             self._timers.discard(second)
-            complete_bulk_action(self.state, bulk_id)
+            with self.api.scope(bulk_action_id=bulk_id):  # tags the events it causes
+                complete_bulk_action(self.state, bulk_id)
 
         first = loop.call_later(seconds / 2, processing)
         second = loop.call_later(seconds, done)

@@ -4,6 +4,8 @@ Everything public is importable from here; modules whose names start with ``_`` 
 private and may change without notice.
 """
 
+from . import webhooks
+from ._change_feed import SubscriptionChanges
 from ._client import DEFAULT_BASE_URL, CloseClient
 from ._enums import (
     BulkActionStatus,
@@ -14,6 +16,22 @@ from ._enums import (
     StatusReason,
     StepType,
     SubscriptionStatus,
+)
+from ._event_errors import (
+    CheckpointExpiredError,
+    WebhookHeaderMissingError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+    WebhookTimestampError,
+    WebhookVerificationError,
+)
+from ._event_models import (
+    Event,
+    EventAction,
+    SubscriptionChange,
+    WebhookEventFilter,
+    WebhookStatus,
+    WebhookSubscription,
 )
 from ._exceptions import (
     APIConnectionError,
@@ -44,7 +62,7 @@ from ._models import (
 from ._params import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimitInfo
 from ._stats import ClientStats
-from ._sync import SyncCloseClient, SyncFanOut
+from ._sync import SyncCloseClient, SyncFanOut, SyncSubscriptionChanges
 from ._version import __version__
 
 __all__ = [
@@ -58,12 +76,15 @@ __all__ = [
     "BulkActionTimeoutError",
     "BulkActionType",
     "BulkSequenceSubscriptionAction",
+    "CheckpointExpiredError",
     "ClientClosedError",
     "ClientStats",
     "CloseClient",
     "CloseError",
     "ContactPreference",
     "DEFAULT_BASE_URL",
+    "Event",
+    "EventAction",
     "FailedID",
     "FanOut",
     "LocalRateLimitGate",
@@ -87,8 +108,20 @@ __all__ = [
     "ServerError",
     "StatusReason",
     "StepType",
+    "SubscriptionChange",
+    "SubscriptionChanges",
     "SubscriptionStatus",
     "SyncCloseClient",
     "SyncFanOut",
+    "SyncSubscriptionChanges",
+    "WebhookEventFilter",
+    "WebhookHeaderMissingError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+    "WebhookStatus",
+    "WebhookSubscription",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+    "webhooks",
     "__version__",
 ]

@@ -20,16 +20,20 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import attrs
 
+from ._change_feed import SubscriptionChanges
 from ._client import CloseClient
+from ._event_models import SubscriptionChange
 from ._fanout import FailedID, FanOut, Progress
 from ._models import SequenceSubscription
 from ._stats import ClientStats
 from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
+from .resources.events import Events
 from .resources.sequences import Sequences
 from .resources.subscriptions import SequenceSubscriptions
+from .resources.webhooks import Webhooks
 
-__all__ = ["SyncCloseClient", "SyncFanOut"]
+__all__ = ["SyncCloseClient", "SyncFanOut", "SyncSubscriptionChanges"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -284,6 +288,45 @@ class SyncFanOut(Iterator[SequenceSubscription]):
         return self._fan_out.progress
 
 
+def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionChanges:
+    return SyncSubscriptionChanges(changes, runner)
+
+
+class SyncSubscriptionChanges(Iterator[SubscriptionChange]):
+    """What the sync ``changes()`` returns: an iterator of ``SubscriptionChange``, plus the
+    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it."""
+
+    def __init__(self, changes: SubscriptionChanges, runner: _Runner) -> None:
+        self._changes = changes
+        self._items = runner.stream(changes)
+
+    def __iter__(self) -> SyncSubscriptionChanges:
+        return self
+
+    def __next__(self) -> SubscriptionChange:
+        return next(self._items)
+
+    def close(self) -> None:
+        """Stop: cancel the requests in flight and wait until they have stopped."""
+        self._items.close()
+
+    def __enter__(self) -> SyncSubscriptionChanges:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def checkpoint(self) -> str:
+        """Where to resume: right after the last change this iterator handed out."""
+        return self._changes.checkpoint
+
+
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
 
@@ -295,6 +338,25 @@ class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     pause = _Adapted(SequenceSubscriptions.pause, _block)
     resume = _Adapted(SequenceSubscriptions.resume, _block)
     delete = _Adapted(SequenceSubscriptions.delete, _block)
+    changes = _Adapted(SequenceSubscriptions.changes, _changes)
+    changes_checkpoint = _Adapted(SequenceSubscriptions.changes_checkpoint, _block)
+
+
+class SyncEvents(_SyncResource[Events]):
+    """``Events``, blocking; ``list`` returns an iterator."""
+
+    list = _Adapted(Events.list, _iterate)
+    get = _Adapted(Events.get, _block)
+
+
+class SyncWebhooks(_SyncResource[Webhooks]):
+    """``Webhooks``, blocking; ``list`` returns an iterator."""
+
+    list = _Adapted(Webhooks.list, _iterate)
+    get = _Adapted(Webhooks.get, _block)
+    create = _Adapted(Webhooks.create, _block)
+    update = _Adapted(Webhooks.update, _block)
+    delete = _Adapted(Webhooks.delete, _block)
 
 
 class SyncSequences(_SyncResource[Sequences]):
@@ -352,6 +414,8 @@ class SyncCloseClient:
         )
         self.sequences = SyncSequences(client.sequences, runner)
         self.bulk_actions = SyncBulkActions(client.bulk_actions.sequence_subscriptions, runner)
+        self.events = SyncEvents(client.events, runner)
+        self.webhooks = SyncWebhooks(client.webhooks, runner)
 
     def __repr__(self) -> str:
         return repr(self._client).replace("<CloseClient", "<SyncCloseClient", 1)

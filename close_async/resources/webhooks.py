@@ -45,9 +45,7 @@ def event_filters_body(events: object) -> list[dict[str, Any]]:
         elif isinstance(item, Mapping):
             spec = dict(item)
         else:
-            raise TypeError(
-                f"each of events must be an (object_type, action) pair, not {item!r}"
-            )
+            raise TypeError(f"each of events must be an (object_type, action) pair, not {item!r}")
         check_text(spec.get("object_type"), "events object_type")
         check_text(spec.get("action"), "events action")
         out.append(spec)

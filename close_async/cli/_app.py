@@ -17,6 +17,7 @@ from .._params import check_id
 from .._version import __version__
 from ..testing._cli import add_arguments as add_fake_arguments
 from . import _commands as commands
+from ._changes import add_changes_arguments
 from ._demo import DEMO_LATENCY, DEMO_LEADS, DEMO_RATE_LIMIT, DEMO_SEED, demo
 from ._errors import EXIT_API_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
 from ._formats import EXPORT_FORMATS
@@ -214,6 +215,24 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="finish the export already in --out"
     )
     _add_progress_option(exporting)
+    exporting.add_argument(
+        "--checkpoint-out",
+        metavar="FILE",
+        type=Path,
+        help="first write where `subscriptions changes --since @FILE` must start after "
+        "this export, so that the two miss nothing",
+    )
+    add_changes_arguments(
+        subs.add(
+            "changes",
+            commands.subscriptions_changes,
+            description=(
+                "Print the changes to subscriptions since a checkpoint or a time, oldest\n"
+                "first, each once, as JSON Lines on stdout; then CHECKPOINT=... on stderr, to\n"
+                "pass as --since next time. --follow reads on until Ctrl-C (exit 0)."
+            ),
+        )
+    )
 
     for name, handler in (
         ("get", commands.subscriptions_get),

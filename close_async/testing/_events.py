@@ -16,8 +16,8 @@ retention (30 days unless told otherwise). Seeded data predates the log: only ch
 after the fake is built are logged.
 
 Close's log is eventually consistent: events can become visible late, out of order. `hold()`
-and `release()` reproduce that: events recorded in between are dated when they happen but
-stay invisible (to the API and to webhooks) until released.
+(until `release()`, or `stop_holding()`) reproduces that: the events recorded meanwhile are
+dated when they happen but stay invisible (to the API and to webhooks) until `release()`.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ class EventLog:
         self._texts: dict[str, str] = {}
         self._by_id: dict[str, Json] = {}
         self._sequence = 0
-        self._held: list[Json] | None = None
+        self._held: list[Json] = []
+        self._holding = False
         self._scope: Json = {}
         self.listeners: list[Listener] = []
 
@@ -125,19 +126,22 @@ class EventLog:
             "previous_data": previous,
             "meta": dict(self._scope.get("meta") or {}),
         }
-        if self._held is not None:
+        if self._holding:
             self._held.append(event)
         else:
             self._publish(event)
 
     def hold(self) -> None:
         """Keep the events recorded from now on invisible until `release()` (late events)."""
-        if self._held is None:
-            self._held = []
+        self._holding = True
+
+    def stop_holding(self) -> None:
+        """Record visible events again; those held so far stay held until `release()`."""
+        self._holding = False
 
     def release(self) -> None:
         """Make the held events visible (at their own dates, so possibly behind newer ones)."""
-        held, self._held = self._held or [], None
+        held, self._held, self._holding = self._held, [], False
         for event in held:
             self._publish(event)
 

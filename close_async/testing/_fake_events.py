@@ -5,8 +5,9 @@ Kept apart from `_fake.py` so that the fake's core stays about the sequences it 
 
 from __future__ import annotations
 
+import contextlib
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from ._events import DEFAULT_RETENTION, EventLog
@@ -81,6 +82,16 @@ class EventFeatures:
         """Keep the events of the changes made from now on invisible (to `GET event/` and to
         webhooks) until `release_events()`: Close's log is eventually consistent."""
         self.call(self.events.hold)
+
+    @contextlib.contextmanager
+    def late_events(self) -> Iterator[None]:
+        """Hold back the events of the changes made inside the block (only those) until
+        `release_events()`: they show up late, behind newer ones."""
+        self.call(self.events.hold)
+        try:
+            yield
+        finally:
+            self.call(self.events.stop_holding)
 
     def release_events(self) -> None:
         """Make the held events visible, at the dates they happened."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .._changes import DEFAULT_MAX_BUFFERED, OVERLAP, RETENTION
 from .._enums import SubscriptionStatus
 from .._models import SequenceSubscription
 from .._params import (
@@ -184,9 +185,9 @@ class SequenceSubscriptions(Resource):
         since: str | datetime,
         *,
         until: datetime | None = None,
-        overlap: timedelta = timedelta(minutes=5),
-        retention: timedelta = timedelta(days=30),
-        max_buffered: int = 10_000,
+        overlap: timedelta = OVERLAP,
+        retention: timedelta = RETENTION,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> SubscriptionChanges:
         """Iterate over the changes to subscriptions since a checkpoint, oldest first.
 

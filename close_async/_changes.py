@@ -155,6 +155,10 @@ class ChangeState:
         for key in sorted(start.seen, key=lambda k: k[1]):
             self._remember(key)
 
+    def __len__(self) -> int:
+        """How many keys it holds (only those within the overlap of the newest)."""
+        return len(self._seen)
+
     @property
     def read_from(self) -> datetime:
         """Where the next read must start: ``overlap`` before the high-water mark."""

@@ -88,6 +88,7 @@ def test_the_state_skips_what_it_handed_out_and_keeps_only_the_overlap() -> None
     assert not state.accept(("ev_0", at(-1)))  # before the floor asked for
     for n in range(2, 200):
         assert state.accept((f"ev_{n}", at(n)))
+    assert len(state) == 61  # memory: only the keys within the overlap of the newest
     checkpoint = state.checkpoint()
     assert checkpoint.high == at(199)
     # Bounded: only the keys within the overlap of the newest one are kept.
@@ -234,14 +235,23 @@ async def test_reads_every_change_once_in_the_order_it_happened(
 
 
 async def test_many_pages_with_little_memory_still_exactly_once_in_order(
-    fake: FakeClose, close: CloseClient
+    fake: FakeClose, close: CloseClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     start = now()
     ids = make_changes(fake, 240)
     for sub_id in ids[::7]:
         await close.sequence_subscriptions.pause(sub_id)
+    held: list[int] = []
+
+    def ordered_and_counted(streams: list[list[Event]]) -> list[Event]:
+        held.append(sum(map(len, streams)))
+        return ordered(streams)
+
+    monkeypatch.setattr("close_async._change_feed.ordered", ordered_and_counted)
     changes, _ = await read_all(close, start, max_buffered=40)  # slices get split
     assert keys(changes) == log_keys(fake)
+    assert max(held) <= 40  # never more events held than asked
+    assert len(held) > 7
 
 
 async def test_exactly_once_across_a_restart_from_a_checkpoint(

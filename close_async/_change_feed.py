@@ -7,6 +7,7 @@ out, keeping the checkpoint current as it goes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
@@ -33,6 +34,8 @@ from ._params import check_positive
 from .resources.events import Events, format_datetime
 
 __all__ = ["OBJECT_TYPE", "SubscriptionChanges", "current_checkpoint"]
+
+logger = logging.getLogger("close_async")
 
 OBJECT_TYPE = "sequence_subscription"
 _PATH = "event/"
@@ -134,7 +137,12 @@ class SubscriptionChanges(AsyncIterator[SubscriptionChange]):
         while (piece := planner.current()) is not None:
             streams, newest = await self._read_slice(piece)
             if streams is None:
-                planner.overflowed(newest)  # too many to hold: read it again in halves
+                logger.debug(
+                    "changes: more than %d events from %s; reading that time again in halves",
+                    self._max_buffered,
+                    piece.start.isoformat(),
+                )
+                planner.overflowed(newest)
                 continue
             for event in ordered(streams):
                 if state.accept(key_of(event)):

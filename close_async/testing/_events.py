@@ -31,8 +31,10 @@ from types import MappingProxyType
 from typing import Any
 
 from ..resources.events import FILTER_COMBINATIONS, MAX_EVENT_PAGE
-from ._errors import RejectedError, flat_error
+from ._errors import flat_error
 from ._model import IdFactory, dumps, format_datetime, utc_now
+
+__all__ = ["DEFAULT_RETENTION", "EventLog"]
 
 Json = dict[str, Any]
 Listener = Callable[[Mapping[str, Any]], None]
@@ -251,6 +253,3 @@ def _cursor_index(keys: list[tuple[str, int]], cursor: str | None) -> int:
     except (ValueError, UnicodeError):
         raise flat_error("Invalid cursor.") from None
     return bisect.bisect_left(keys, key)
-
-
-__all__ = ["DEFAULT_RETENTION", "EventLog", "RejectedError"]

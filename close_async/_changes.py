@@ -80,10 +80,10 @@ DEFAULT_MAX_BUFFERED: Final = 10_000
 _PREFIX = "cac1."
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
-# Slices: the first one, the narrowest (below it a slice is read whole, however big: Close's
-# dates have millisecond precision) and the widest.
+# Slices: the first one, the narrowest (a slice that narrow is read whole, however many
+# events share that instant) and the widest.
 _FIRST_SLICE = timedelta(hours=1)
-_MIN_SLICE = timedelta(milliseconds=1)
+_MIN_SLICE = timedelta(microseconds=1)
 _MAX_SLICE = timedelta(days=31)
 
 Key = tuple[str, datetime]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import bisect
 import contextlib
+import random
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
@@ -47,6 +48,7 @@ _DATE_FILTERS: Mapping[str, Callable[[str, str], bool]] = {
     "date_updated__lte": lambda date, bound: date <= bound,
 }
 DEFAULT_RETENTION = 30 * 24 * 3600.0
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class EventLog:
@@ -67,6 +69,7 @@ class EventLog:
         if retention is not None and retention <= 0:
             raise ValueError("event_retention must be > 0 seconds (or None: keep everything)")
         self._ids = ids
+        self._rng = random.Random(ids.new("seed"))
         self._organization_id = organization_id
         self._timestamp = timestamp
         self._retention = retention
@@ -112,7 +115,7 @@ class EventLog:
         else:
             changed, previous = [], dict(before or {}) if action == "deleted" else {}
         event = {
-            "id": self._ids.new("ev"),
+            "id": self._event_id(),
             "date_created": date,
             "date_updated": date,
             "organization_id": self._organization_id,
@@ -132,6 +135,16 @@ class EventLog:
             self._held.append(event)
         else:
             self._publish(event)
+
+    def _event_id(self) -> str:
+        # Close's look (`ev_` and 22 base62 characters), four times cheaper than IdFactory's:
+        # a bulk `add_subscriptions` logs thousands.
+        number = self._rng.getrandbits(128)
+        chars = []
+        for _ in range(22):
+            number, digit = divmod(number, 62)
+            chars.append(_BASE62[digit])
+        return "ev_" + "".join(chars)
 
     def hold(self) -> None:
         """Keep the events recorded from now on invisible until `release()` (late events)."""
@@ -154,7 +167,6 @@ class EventLog:
         self._keys.insert(index, key)
         self._events.insert(index, event)
         self._by_id[event["id"]] = event
-        self._texts[event["id"]] = dumps(event)
         view = MappingProxyType(event)
         for listener in list(self.listeners):
             listener(view)
@@ -169,7 +181,8 @@ class EventLog:
     def event_json(self, event_id: str) -> str | None:
         """Return one visible event's JSON text, or None."""
         self._expire()
-        return self._texts.get(event_id) if event_id in self._by_id else None
+        event = self._by_id.get(event_id)
+        return None if event is None else self._text(event)
 
     def page(self, query: Mapping[str, str]) -> str:
         """Answer `GET /event/` for a query: one page, newest first, as JSON text.
@@ -200,12 +213,19 @@ class EventLog:
             if len(found) == limit:
                 more = True
                 break
-            found.append(self._texts[event["id"]])
+            found.append(self._text(event))
             last_key = self._keys[index]
         cursor = _encode_cursor(last_key) if more and last_key is not None else None
         return (
             f'{{"data":[{",".join(found)}],"cursor_next":{dumps(cursor)},"cursor_previous":null}}'
         )
+
+    def _text(self, event: Json) -> str:
+        # Serialised when first served: most events of most tests never are.
+        text = self._texts.get(event["id"])
+        if text is None:
+            text = self._texts[event["id"]] = dumps(event)
+        return text
 
     def _expire(self) -> None:
         """Forget events older than the retention (Close keeps about 30 days)."""
@@ -215,7 +235,8 @@ class EventLog:
         index = bisect.bisect_left(self._keys, (cutoff, 0))
         if index:
             for event in self._events[:index]:
-                del self._by_id[event["id"]], self._texts[event["id"]]
+                del self._by_id[event["id"]]
+                self._texts.pop(event["id"], None)
             del self._keys[:index], self._events[:index]
 
 

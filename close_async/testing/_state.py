@@ -9,7 +9,6 @@ of list requests). Each record's JSON text is cached until the record changes.
 from __future__ import annotations
 
 import bisect
-import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -124,14 +123,16 @@ class FakeState:
     def _changed(
         self, kind: str, action: str, before: Json | None, after: Json | None, user: str | None
     ) -> None:
-        # `before` is a copy already, or a record leaving the store; `after` stays in it.
+        # `before` is a copy already, or a record leaving the store; `after` stays in it, so
+        # it is copied. Shallow copies suffice: the store replaces a record's values (lists
+        # and objects included), it never changes them in place.
         if self.on_change is not None:
             user = user or self.default_user.id
-            self.on_change(kind, action, before, copy.deepcopy(after), user)
+            self.on_change(kind, action, before, None if after is None else dict(after), user)
 
     def _before(self, record: Json) -> Json | None:
         # A copy of a record about to change, only when someone records the change.
-        return None if self.on_change is None else copy.deepcopy(record)
+        return None if self.on_change is None else dict(record)
 
     @property
     def default_user(self) -> User:

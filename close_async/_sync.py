@@ -247,26 +247,27 @@ def _fan_out(runner: _Runner, fan_out: FanOut) -> SyncFanOut:
     return SyncFanOut(fan_out, runner)
 
 
-class SyncFanOut(Iterator[SequenceSubscription]):
-    """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
-    ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
-    ``for`` loop over it early."""
+_Stream = TypeVar("_Stream", bound="_SyncStream[Any]")
 
-    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
-        self._fan_out = fan_out
-        self._items = runner.stream(fan_out)
 
-    def __iter__(self) -> SyncFanOut:
+class _SyncStream(Iterator[T]):
+    """An async iterator of the client, iterated from sync code; ``close()`` (or leaving a
+    ``with`` block, or a ``for`` loop early) stops its work."""
+
+    def __init__(self, source: AsyncIterator[T], runner: _Runner) -> None:
+        self._items = runner.stream(source)
+
+    def __iter__(self: _Stream) -> _Stream:
         return self
 
-    def __next__(self) -> SequenceSubscription:
+    def __next__(self) -> T:
         return next(self._items)
 
     def close(self) -> None:
-        """Stop the run: cancel the requests in flight and wait until they have stopped."""
+        """Stop: cancel the requests in flight and wait until they have stopped."""
         self._items.close()
 
-    def __enter__(self) -> SyncFanOut:
+    def __enter__(self: _Stream) -> _Stream:
         return self
 
     def __exit__(
@@ -276,6 +277,16 @@ class SyncFanOut(Iterator[SequenceSubscription]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class SyncFanOut(_SyncStream[SequenceSubscription]):
+    """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
+    ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
+    ``for`` loop over it early."""
+
+    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
+        super().__init__(fan_out, runner)
+        self._fan_out = fan_out
 
     @property
     def failures(self) -> list[FailedID]:
@@ -292,34 +303,13 @@ def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionC
     return SyncSubscriptionChanges(changes, runner)
 
 
-class SyncSubscriptionChanges(Iterator[SubscriptionChange]):
+class SyncSubscriptionChanges(_SyncStream[SubscriptionChange]):
     """What the sync ``changes()`` returns: an iterator of ``SubscriptionChange``, plus the
     ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it."""
 
     def __init__(self, changes: SubscriptionChanges, runner: _Runner) -> None:
+        super().__init__(changes, runner)
         self._changes = changes
-        self._items = runner.stream(changes)
-
-    def __iter__(self) -> SyncSubscriptionChanges:
-        return self
-
-    def __next__(self) -> SubscriptionChange:
-        return next(self._items)
-
-    def close(self) -> None:
-        """Stop: cancel the requests in flight and wait until they have stopped."""
-        self._items.close()
-
-    def __enter__(self) -> SyncSubscriptionChanges:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def checkpoint(self) -> str:

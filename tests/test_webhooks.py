@@ -342,3 +342,19 @@ async def test_paused_subscriptions_get_nothing_and_a_dead_url_is_given_up(
         (dead["id"], 2, None),
         (dead["id"], 3, None),
     ]
+
+
+async def test_deliveries_from_a_fake_in_a_thread(
+    serve: Serve, fake_close_factory: Callable[..., FakeClose]
+) -> None:
+    example = readme_example("webhook-aiohttp")
+    fake = fake_close_factory(leads=3, sequences=2, seed=5, webhook_retry_delay=0.01)
+    received: list[Event] = []
+    sub = fake.add_webhook("http://127.0.0.1:1/", [("sequence_subscription", "created")])
+    app = example["make_app"](sub["signature_key"])
+    url = await serve(app) + "/close/webhook"
+    fake.call(fake.webhooks.update, sub["id"], {"url": url})
+    ids = fake.add_subscriptions(lead_id="lead_thread", count=2, status="active")
+    for _ in ids:
+        received.append(await asyncio.wait_for(app[example["EVENTS"]].get(), 5))
+    assert [e.object_id for e in received] == ids

@@ -99,6 +99,7 @@ class WebhookHub:
         self._workers: set[asyncio.Task[None]] = set()
         self._session: aiohttp.ClientSession | None = None
         self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: Every delivery attempt, in the order they ended.
         self.attempts: list[DeliveryAttempt] = []
 
@@ -167,12 +168,14 @@ class WebhookHub:
     # Delivery -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start delivering (called once the fake's event loop runs)."""
+        """Start delivering (called in the fake's event loop, once it runs)."""
+        self._loop = asyncio.get_running_loop()
         self._running = True
 
     async def close(self) -> None:
         """Stop delivering: pending deliveries are dropped, the HTTP session closed."""
         self._running = False
+        self._loop = None
         workers, self._workers = list(self._workers), set()
         for worker in workers:
             worker.cancel()
@@ -185,9 +188,22 @@ class WebhookHub:
 
     def publish(self, event: Mapping[str, Any]) -> None:
         """Queue an event for each active subscription it matches (the log's listener)."""
+        loop = self._loop
+        if not self._running or loop is None:
+            return
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is not loop:  # a change made from another thread: deliver from the fake's
+            loop.call_soon_threadsafe(self._queue_deliveries, event)
+        else:
+            self._queue_deliveries(event)
+
+    def _queue_deliveries(self, event: Mapping[str, Any]) -> None:
         if not self._running:
             return
-        for sub in self._subs.values():
+        for sub in list(self._subs.values()):
             if sub["status"] != "active" or not _matches(sub["events"], event):
                 continue
             queue = self._queues.get(sub["id"])

@@ -46,6 +46,8 @@ async def test_page_size_and_limit(fake: FakeClose, close: CloseClient) -> None:
     events = close.events.list(object_type=SUB, action="created", page_size=7, limit=10)
     assert len([e async for e in events]) == 10
     assert event_requests(fake) == 2
+    assert len([e async for e in close.events.list(lead_id="lead_many", limit=1)]) == 1
+    assert fake.stats.by_path["/api/v1/event/"] == 3
 
 
 async def test_event_models_are_typed_by_object_type(fake: FakeClose, close: CloseClient) -> None:

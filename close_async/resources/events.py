@@ -17,7 +17,6 @@ and what this module does with it:
 
 from __future__ import annotations
 
-import types
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Final
@@ -26,7 +25,7 @@ import attrs
 
 from .._convert import StructureError, structure, structure_many
 from .._cursor import CursorPage, FetchCursorPage, paginate_cursor
-from .._event_models import Event
+from .._event_models import Event, ReadOnlyDict
 from .._models import Sequence, SequenceSubscription
 from .._pagination import Items
 from .._params import check_id, check_limit
@@ -137,7 +136,7 @@ def _in_range(when: datetime | None, bounds: Mapping[str, datetime]) -> tuple[bo
 
 
 def typed_event(event: Event) -> Event:
-    """Structure an event's ``data`` by its object type (mappings read-only otherwise).
+    """Structure an event's ``data`` by its object type (read-only dicts otherwise).
 
     Raises ``StructureError`` rooted at the event (``$.data.status``).
     """
@@ -150,11 +149,11 @@ def typed_event(event: Event) -> Event:
             except StructureError as exc:
                 raise exc.under("$.data") from None
         else:
-            data = types.MappingProxyType(data)
+            data = ReadOnlyDict(data)
     elif data is not None:
         raise StructureError(f"expected a JSON object, got {type(data).__name__}", "$.data")
     if isinstance(previous, dict):
-        previous = types.MappingProxyType(previous)
+        previous = ReadOnlyDict(previous)
     if data is event.data and previous is event.previous_data:
         return event
     return attrs.evolve(event, data=data, previous_data=previous)
@@ -212,6 +211,8 @@ class Events(Resource):
         if not 1 <= page_size <= MAX_EVENT_PAGE:
             raise ValueError(f"page_size must be from 1 to {MAX_EVENT_PAGE}, not {page_size}")
         cap = check_limit(limit)
+        if cap:
+            page_size = min(page_size, cap)  # `limit=1` asks for one event, not fifty
         pages = paginate_cursor(self._fetcher(params, page_size, bounds), limit=cap)
         return Items(pages)
 

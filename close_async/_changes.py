@@ -236,15 +236,19 @@ class SlicePlanner:
             end = None
         return Slice(self._start, end, capped=self._width > _MIN_SLICE)
 
-    def overflowed(self, newest: datetime | None) -> None:
-        """The current slice held too much: halve it (``newest``: the newest date read,
-        which bounds a slice that had no end)."""
+    def overflowed(self, oldest: datetime, newest: datetime, count: int, limit: int) -> None:
+        """The current slice held more than ``limit`` events: ``count`` of them were read,
+        dated from ``oldest`` to ``newest``. Narrow it to what should hold about half the
+        limit at that density (at most half the slice): a burst of changes then costs one
+        wasted read, not one per halving."""
         current = self.current()
         assert current is not None
         end = current.end
-        if end is None:
-            end = max(newest or self._now, self._start + 2 * _MIN_SLICE)
-        self._width = max((end - self._start) / 2, _MIN_SLICE)
+        if end is None:  # an open slice: the newest event read bounds it
+            end = max(newest, self._start + 2 * _MIN_SLICE)
+        span = max(newest - oldest, _MIN_SLICE)
+        at_density = span * (limit / (2 * max(count, 1)))
+        self._width = max(min((end - self._start) / 2, at_density), _MIN_SLICE)
 
     def advance(self, count: int, max_buffered: int) -> None:
         """The current slice was read whole (``count`` events): move on, wider if quiet."""

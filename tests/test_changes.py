@@ -122,20 +122,27 @@ def test_slices_are_oldest_first_and_the_last_one_is_open() -> None:
     assert all(seen[i][1] == seen[i + 1][0] for i in range(len(seen) - 1))  # no gap
 
 
-def test_an_overflowing_slice_is_halved_and_quiet_slices_widen() -> None:
+def test_an_overflowing_slice_narrows_to_the_density_read_and_quiet_slices_widen() -> None:
     now = at(0) + timedelta(days=3)
     planner = SlicePlanner(at(0), None, now)
-    first = planner.current()
-    assert first is not None
-    planner.overflowed(None)
+    # 101 events read in the slice's last 10 seconds, with room for 100: narrowed to what
+    # should hold 50 at that density (about 5 s), not just halved (30 minutes).
+    planner.overflowed(at(3590), at(3600), 101, 100)
+    narrowed = planner.current()
+    assert narrowed is not None
+    assert narrowed.end is not None
+    assert timedelta(seconds=4) < narrowed.end - at(0) < timedelta(seconds=5)
+    planner = SlicePlanner(at(0), None, now)
+    planner.overflowed(at(0), at(3600), 101, 100)  # spread out: about halved
     halved = planner.current()
     assert halved is not None
-    assert halved.end == at(1800)
-    planner.advance(0, 100)
+    assert halved.end is not None
+    assert at(1700) < halved.end <= at(1800)
+    planner.advance(0, 100)  # a quiet slice: the next one is twice as wide
     wider = planner.current()
     assert wider is not None
-    assert wider.start == at(1800)
-    assert wider.end == at(1800 + 3600)
+    assert wider.start == halved.end
+    assert wider.end == halved.end + 2 * (halved.end - at(0))
 
 
 def test_a_recent_start_is_read_in_one_open_slice_and_until_closes_it() -> None:

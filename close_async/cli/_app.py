@@ -277,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_connection_options(parser, default=None)
     top = _Commands(parser, "command")
-    _subscription_commands(top.group("subscriptions", "list, export, read, pause, resume"))
+    _subscription_commands(top.group("subscriptions", "list, export, changes, read, pause, resume"))
     _sequence_commands(top.group("sequences", "list and read sequences"))
 
     fake = top.add(

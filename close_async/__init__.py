@@ -21,6 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from . import webhooks
+    from ._change_feed import SubscriptionChanges
     from ._client import CloseClient
     from ._defaults import DEFAULT_BASE_URL
     from ._enums import (
@@ -32,6 +34,22 @@ if TYPE_CHECKING:
         StatusReason,
         StepType,
         SubscriptionStatus,
+    )
+    from ._event_errors import (
+        CheckpointExpiredError,
+        WebhookHeaderMissingError,
+        WebhookPayloadError,
+        WebhookSignatureError,
+        WebhookTimestampError,
+        WebhookVerificationError,
+    )
+    from ._event_models import (
+        Event,
+        EventAction,
+        SubscriptionChange,
+        WebhookEventFilter,
+        WebhookStatus,
+        WebhookSubscription,
     )
     from ._exceptions import (
         APIConnectionError,
@@ -64,7 +82,7 @@ if TYPE_CHECKING:
     from ._params import NOT_GIVEN, NotGiven
     from ._ratelimit import RateLimitInfo
     from ._stats import ClientStats
-    from ._sync import ClientOptions, SyncCloseClient, SyncFanOut
+    from ._sync import ClientOptions, SyncCloseClient, SyncFanOut, SyncSubscriptionChanges
 
 __all__ = [
     "APIConnectionError",
@@ -78,6 +96,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "BulkActionType",
     "BulkSequenceSubscriptionAction",
+    "CheckpointExpiredError",
     "ClientClosedError",
     "ClientOptions",
     "ClientStats",
@@ -86,6 +105,8 @@ __all__ = [
     "ContactPreference",
     "DEFAULT_BASE_URL",
     "ErrorMode",
+    "Event",
+    "EventAction",
     "FailedID",
     "FanOut",
     "GroupSnapshot",
@@ -113,9 +134,21 @@ __all__ = [
     "ServerError",
     "StatusReason",
     "StepType",
+    "SubscriptionChange",
+    "SubscriptionChanges",
     "SubscriptionStatus",
     "SyncCloseClient",
     "SyncFanOut",
+    "SyncSubscriptionChanges",
+    "WebhookEventFilter",
+    "WebhookHeaderMissingError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+    "WebhookStatus",
+    "WebhookSubscription",
+    "WebhookTimestampError",
+    "WebhookVerificationError",
+    "webhooks",
     "__version__",
 ]
 
@@ -132,6 +165,7 @@ _MODULES = {
     "BulkActionTimeoutError": "._exceptions",
     "BulkActionType": "._enums",
     "BulkSequenceSubscriptionAction": "._models",
+    "CheckpointExpiredError": "._event_errors",
     "ClientClosedError": "._exceptions",
     "ClientOptions": "._sync",
     "ClientStats": "._stats",
@@ -140,6 +174,8 @@ _MODULES = {
     "ContactPreference": "._enums",
     "DEFAULT_BASE_URL": "._defaults",
     "ErrorMode": "._fanout",
+    "Event": "._event_models",
+    "EventAction": "._event_models",
     "FailedID": "._fanout",
     "FanOut": "._fanout",
     "GroupSnapshot": "._gate",
@@ -167,9 +203,21 @@ _MODULES = {
     "ServerError": "._exceptions",
     "StatusReason": "._enums",
     "StepType": "._enums",
+    "SubscriptionChange": "._event_models",
+    "SubscriptionChanges": "._change_feed",
     "SubscriptionStatus": "._enums",
     "SyncCloseClient": "._sync",
     "SyncFanOut": "._sync",
+    "SyncSubscriptionChanges": "._sync",
+    "WebhookEventFilter": "._event_models",
+    "WebhookHeaderMissingError": "._event_errors",
+    "WebhookPayloadError": "._event_errors",
+    "WebhookSignatureError": "._event_errors",
+    "WebhookStatus": "._event_models",
+    "WebhookSubscription": "._event_models",
+    "WebhookTimestampError": "._event_errors",
+    "WebhookVerificationError": "._event_errors",
+    "webhooks": ".webhooks",
 }
 
 
@@ -179,7 +227,9 @@ if not TYPE_CHECKING:  # hidden from type checkers, which would type every unkno
         module = _MODULES.get(name)
         if module is None:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, __name__), name)
+        imported = importlib.import_module(module, __name__)
+        # A public submodule (``close_async.webhooks``) is its own entry.
+        value = imported if module == f".{name}" else getattr(imported, name)
         globals()[name] = value  # the next access is a plain attribute lookup
         return value
 

@@ -17,8 +17,10 @@ from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._transport import Transport, make_timeout
 from .resources.bulk_actions import BulkActions
+from .resources.events import Events
 from .resources.sequences import Sequences
 from .resources.subscriptions import SequenceSubscriptions
+from .resources.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
@@ -160,6 +162,8 @@ class CloseClient:
             self._transport, prefetch=self._prefetch
         )
         self.bulk_actions = BulkActions(self._transport, prefetch=self._prefetch)
+        self.events = Events(self._transport, prefetch=self._prefetch)
+        self.webhooks = Webhooks(self._transport, prefetch=self._prefetch)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

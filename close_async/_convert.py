@@ -28,6 +28,7 @@ import attrs
 import cattrs
 
 from ._enums import OpenEnum
+from ._event_models import Event, WebhookEventFilter, WebhookSubscription
 from ._models import (
     BulkSequenceSubscriptionAction,
     Schedule,
@@ -49,6 +50,9 @@ _MODELS: frozenset[type[Any]] = frozenset(
         Sequence,
         SequenceSubscription,
         BulkSequenceSubscriptionAction,
+        Event,  # its ``data`` is structured by object type in resources/events.py
+        WebhookEventFilter,
+        WebhookSubscription,
     }
 )
 

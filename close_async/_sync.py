@@ -20,21 +20,25 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypedDic
 
 import attrs
 
+from ._change_feed import SubscriptionChanges
 from ._client import CloseClient
+from ._event_models import SubscriptionChange
 from ._fanout import FailedID, FanOut, Progress
 from ._gate import RateLimitGate
 from ._models import SequenceSubscription
 from ._stats import ClientStats
 from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
+from .resources.events import Events
 from .resources.sequences import Sequences
 from .resources.subscriptions import SequenceSubscriptions
+from .resources.webhooks import Webhooks
 
 if TYPE_CHECKING:
     import aiohttp
     from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
-__all__ = ["ClientOptions", "SyncCloseClient", "SyncFanOut"]
+__all__ = ["ClientOptions", "SyncCloseClient", "SyncFanOut", "SyncSubscriptionChanges"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -248,26 +252,27 @@ def _fan_out(runner: _Runner, fan_out: FanOut) -> SyncFanOut:
     return SyncFanOut(fan_out, runner)
 
 
-class SyncFanOut(Iterator[SequenceSubscription]):
-    """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
-    ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
-    ``for`` loop over it early."""
+_Stream = TypeVar("_Stream", bound="_SyncStream[Any]")
 
-    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
-        self._fan_out = fan_out
-        self._items = runner.stream(fan_out)
 
-    def __iter__(self) -> SyncFanOut:
+class _SyncStream(Iterator[T]):
+    """An async iterator of the client, iterated from sync code; ``close()`` (or leaving a
+    ``with`` block, or a ``for`` loop early) stops its work."""
+
+    def __init__(self, source: AsyncIterator[T], runner: _Runner) -> None:
+        self._items = runner.stream(source)
+
+    def __iter__(self: _Stream) -> _Stream:
         return self
 
-    def __next__(self) -> SequenceSubscription:
+    def __next__(self) -> T:
         return next(self._items)
 
     def close(self) -> None:
-        """Stop the run: cancel the requests in flight and wait until they have stopped."""
+        """Stop: cancel the requests in flight and wait until they have stopped."""
         self._items.close()
 
-    def __enter__(self) -> SyncFanOut:
+    def __enter__(self: _Stream) -> _Stream:
         return self
 
     def __exit__(
@@ -278,6 +283,16 @@ class SyncFanOut(Iterator[SequenceSubscription]):
     ) -> None:
         self.close()
 
+
+class SyncFanOut(_SyncStream[SequenceSubscription]):
+    """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
+    ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
+    ``for`` loop over it early."""
+
+    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
+        super().__init__(fan_out, runner)
+        self._fan_out = fan_out
+
     @property
     def failures(self) -> list[FailedID]:
         """The IDs that failed for good (with ``on_error="continue"``)."""
@@ -287,6 +302,24 @@ class SyncFanOut(Iterator[SequenceSubscription]):
     def progress(self) -> Progress:
         """A snapshot of the run's counters."""
         return self._fan_out.progress
+
+
+def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionChanges:
+    return SyncSubscriptionChanges(changes, runner)
+
+
+class SyncSubscriptionChanges(_SyncStream[SubscriptionChange]):
+    """What the sync ``changes()`` returns: an iterator of ``SubscriptionChange``, plus the
+    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it."""
+
+    def __init__(self, changes: SubscriptionChanges, runner: _Runner) -> None:
+        super().__init__(changes, runner)
+        self._changes = changes
+
+    @property
+    def checkpoint(self) -> str:
+        """Where to resume: right after the last change this iterator handed out."""
+        return self._changes.checkpoint
 
 
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
@@ -300,6 +333,25 @@ class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     pause = _Adapted(SequenceSubscriptions.pause, _block)
     resume = _Adapted(SequenceSubscriptions.resume, _block)
     delete = _Adapted(SequenceSubscriptions.delete, _block)
+    changes = _Adapted(SequenceSubscriptions.changes, _changes)
+    changes_checkpoint = _Adapted(SequenceSubscriptions.changes_checkpoint, _block)
+
+
+class SyncEvents(_SyncResource[Events]):
+    """``Events``, blocking; ``list`` returns an iterator."""
+
+    list = _Adapted(Events.list, _iterate)
+    get = _Adapted(Events.get, _block)
+
+
+class SyncWebhooks(_SyncResource[Webhooks]):
+    """``Webhooks``, blocking; ``list`` returns an iterator."""
+
+    list = _Adapted(Webhooks.list, _iterate)
+    get = _Adapted(Webhooks.get, _block)
+    create = _Adapted(Webhooks.create, _block)
+    update = _Adapted(Webhooks.update, _block)
+    delete = _Adapted(Webhooks.delete, _block)
 
 
 class SyncSequences(_SyncResource[Sequences]):
@@ -377,6 +429,8 @@ class SyncCloseClient:
         )
         self.sequences = SyncSequences(client.sequences, runner)
         self.bulk_actions = SyncBulkActions(client.bulk_actions.sequence_subscriptions, runner)
+        self.events = SyncEvents(client.events, runner)
+        self.webhooks = SyncWebhooks(client.webhooks, runner)
 
     def __repr__(self) -> str:
         return repr(self._client).replace("<CloseClient", "<SyncCloseClient", 1)

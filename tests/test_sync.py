@@ -152,3 +152,37 @@ def test_bulk_action_wait(close: SyncCloseClient) -> None:
     bulk = close.bulk_actions.sequence_subscriptions
     action = bulk.create(action_type="pause", s_query={"type": "and", "queries": []})
     assert bulk.wait(action.id, timeout=5, poll_interval=0.05).is_finished
+
+
+def test_every_public_method_of_the_async_resources_has_a_sync_one(
+    close: SyncCloseClient,
+) -> None:
+    from close_async import CloseClient
+
+    async_client = CloseClient("key")
+    pairs = [
+        (async_client.sequence_subscriptions, close.sequence_subscriptions),
+        (async_client.sequences, close.sequences),
+        (async_client.events, close.events),
+        (async_client.webhooks, close.webhooks),
+        (
+            async_client.bulk_actions.sequence_subscriptions,
+            close.bulk_actions.sequence_subscriptions,
+        ),
+    ]
+    for resource, wrapper in pairs:
+        public = {name for name in dir(type(resource)) if not name.startswith("_")}
+        public -= {"collection"}
+        missing = {name for name in public if not hasattr(wrapper, name)}
+        assert not missing, (type(resource).__name__, missing)
+
+
+def test_webhooks_and_events_blocking(fake: FakeClose, close: SyncCloseClient) -> None:
+    sub = close.webhooks.create(url="https://example.com/h", events=[("lead", "created")])
+    assert sub.signature_key is not None
+    assert sub.signature_key not in repr(sub)
+    assert [s.id for s in close.webhooks.list()] == [sub.id]
+    assert close.webhooks.update(sub.id, status="paused").status == "paused"
+    close.webhooks.delete(sub.id)
+    (event,) = close.events.list(object_type="sequence_subscription", action="created", limit=1)
+    assert close.events.get(event.id) == event

@@ -264,6 +264,37 @@ def _add_id(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("id", metavar="ID", type=_close_id, help=f"the {what}'s ID")
 
 
+def _add_changes_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``subscriptions changes``."""
+    parser.add_argument(
+        "--since",
+        metavar="CHECKPOINT|TIME|@FILE",
+        required=True,
+        help="a checkpoint printed before (or @FILE holding one), or an ISO 8601 time with "
+        "a timezone, e.g. 2024-05-01T00:00:00Z",
+    )
+    parser.add_argument(
+        "--until", metavar="TIME", help="stop before this ISO 8601 time (default: now)"
+    )
+    parser.add_argument(
+        "--follow", action="store_true", help="keep reading new changes until Ctrl-C"
+    )
+    parser.add_argument(
+        "--interval",
+        metavar="SECONDS",
+        type=float,
+        default=10.0,
+        help="with --follow: seconds between two reads (default 10)",
+    )
+    parser.add_argument("--format", choices=("jsonl",), default="jsonl", help="output format")
+    parser.add_argument(
+        "--checkpoint-out",
+        metavar="FILE",
+        type=Path,
+        help="also write the checkpoint to FILE after each read (replaced atomically)",
+    )
+
+
 def _subscription_commands(parser: argparse.ArgumentParser) -> None:
     subs = _Commands(parser, "subscriptions_command")
 
@@ -307,6 +338,25 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_true", help="finish the export already in --out"
     )
     _add_progress_option(exporting)
+    exporting.add_argument(
+        "--checkpoint-out",
+        metavar="FILE",
+        type=Path,
+        help="first write where `subscriptions changes --since @FILE` must start after "
+        "this export, so that the two miss nothing",
+    )
+    _add_changes_options(
+        subs.add(
+            "changes",
+            commands.subscriptions_changes,
+            summary="Print the changes to subscriptions since a checkpoint or a time.",
+            description=(
+                "Print the changes to subscriptions since a checkpoint or a time, oldest\n"
+                "first, each once, as JSON Lines on stdout; then CHECKPOINT=... on stderr, to\n"
+                "pass as --since next time. --follow reads on until Ctrl-C (exit 0)."
+            ),
+        )
+    )
 
     for name, handler, summary in (
         ("get", commands.subscriptions_get, "Print one subscription as JSON."),
@@ -401,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_connection_options(parser, default=None)
     top = _Commands(parser, "command")
-    _subscription_commands(top.group("subscriptions", "list, export, get, pause, resume"))
+    _subscription_commands(top.group("subscriptions", "list, export, changes, get, pause, resume"))
     _sequence_commands(top.group("sequences", "list, get"))
 
     fake = top.add(

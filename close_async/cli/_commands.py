@@ -17,6 +17,14 @@ from .._convert import unstructure
 from .._defaults import DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
+from ._changes import (
+    changes_exit_code,
+    check_checkpoint_out,
+    read_since,
+    read_time,
+    run_changes,
+    write_export_checkpoint,
+)
 from ._config import DEFAULT_CONCURRENCY, ID_KINDS, api_key, base_url
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal
 from ._export import ExportResult, ExportWriter, IdSource, summary
@@ -39,6 +47,7 @@ __all__ = [
     "report_export",
     "sequences_get",
     "sequences_list",
+    "subscriptions_changes",
     "subscriptions_export",
     "subscriptions_get",
     "subscriptions_list",
@@ -181,8 +190,15 @@ class ExportJob:
     progress: bool | None = None
 
 
-async def export(close: CloseClient, job: ExportJob) -> ExportResult:
+async def export(
+    close: CloseClient,
+    job: ExportJob,
+    *,
+    before_reading: Callable[[], Awaitable[None]] | None = None,
+) -> ExportResult:
     """Export the subscriptions of the job's IDs into its output; stop cleanly on a signal.
+
+    ``before_reading`` is awaited once the output and input are checked, before any read.
 
     SIGINT (Ctrl-C) or SIGTERM cancels the export between two records, never inside a
     write: what is buffered is then flushed, so the output holds whole records only and the
@@ -193,6 +209,8 @@ async def export(close: CloseClient, job: ExportJob) -> ExportResult:
     writer.prepare()  # first: it reads the journal, and refuses an existing output
     source = IdSource(job.ids, done=writer.done)
     try:
+        if before_reading is not None:
+            await before_reading()
         enabled = show_progress(job.progress)
         with writer, ProgressBar(total=source.total, enabled=enabled) as bar:
 
@@ -311,6 +329,35 @@ async def subscriptions_export(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=args.progress,
     )
+    checkpoint_out: Path | None = getattr(args, "checkpoint_out", None)
+    new_checkpoint = check_checkpoint_out(checkpoint_out, resume=args.resume)
     async with client_from_args(args, concurrency=job.concurrency) as close:
-        result = await export(close, job)
+
+        async def write_checkpoint() -> None:
+            # Before any read: the changes since it then miss nothing of the export's time.
+            if new_checkpoint and checkpoint_out is not None:
+                await write_export_checkpoint(close, checkpoint_out)
+
+        result = await export(close, job, before_reading=write_checkpoint)
     return report_export(result)
+
+
+@_runs
+async def subscriptions_changes(args: argparse.Namespace) -> int:
+    """Print the changes to subscriptions since a checkpoint or a time, oldest first."""
+    since = read_since(args.since)
+    until = None if args.until is None else read_time(args.until, "--until")
+    if not args.interval > 0:
+        raise UsageError(f"--interval must be more than 0 seconds, not {args.interval}")
+    async with client_from_args(args) as close:
+        signum = await _stop_on_signals(
+            run_changes(
+                close,
+                since,
+                until=until,
+                follow=args.follow,
+                interval=args.interval,
+                checkpoint_out=args.checkpoint_out,
+            )
+        )
+    return changes_exit_code(args.follow, signum)

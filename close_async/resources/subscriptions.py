@@ -6,8 +6,10 @@ https://developer.close.com/api/resources/sequences (the subscription pages).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .._changes import DEFAULT_MAX_BUFFERED, OVERLAP, RETENTION
 from .._enums import SubscriptionStatus
 from .._models import SequenceSubscription
 from .._pagination import Items
@@ -25,6 +27,7 @@ from .._params import (
 from ._base import Resource
 
 if TYPE_CHECKING:
+    from .._change_feed import SubscriptionChanges
     from .._fanout import ErrorMode, FanOut, OnIdDone, OnProgress
 
 __all__ = ["SequenceSubscriptions"]
@@ -187,3 +190,51 @@ class SequenceSubscriptions(Resource):
     async def delete(self, id: str) -> None:
         """Delete a subscription, which unsubscribes the contact from the sequence."""
         await self._delete(id)
+
+    def changes(
+        self,
+        since: str | datetime,
+        *,
+        until: datetime | None = None,
+        overlap: timedelta = OVERLAP,
+        retention: timedelta = RETENTION,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
+    ) -> SubscriptionChanges:
+        """Iterate over the changes to subscriptions since a checkpoint, oldest first.
+
+        ``since`` is the ``checkpoint`` string of an earlier run (resume right after its
+        last change) or a timezone-aware datetime; ``until`` (exclusive) stops earlier than
+        the newest change. Each change (a ``SubscriptionChange``: created, updated or
+        deleted) comes once, in the order it happened; read ``.checkpoint`` on the returned
+        object after dealing with changes and store it. Close's log is eventually
+        consistent, so each run re-reads the ``overlap`` (5 minutes, as Close advises)
+        before the last change it saw and skips what it handed out already; a change that
+        shows up late comes after the ones already handed out. ``max_buffered`` bounds the
+        events held in memory to put them in order. Raises ``CheckpointExpiredError`` now
+        (before any request) if ``since`` is older than the ``retention`` of Close's log
+        (30 days). See the README's "Keeping a copy current".
+        """
+        from .._change_feed import SubscriptionChanges
+        from .events import Events
+
+        return SubscriptionChanges(
+            Events(self._transport, prefetch=self._prefetch),
+            since=since,
+            until=until,
+            overlap=overlap,
+            retention=retention,
+            max_buffered=max_buffered,
+        )
+
+    async def changes_checkpoint(self) -> str:
+        """Return a checkpoint for the changes from now on (for ``changes(since=...)``).
+
+        Take it *before* a full read of the subscriptions: ``changes()`` from it then
+        misses nothing that changed during or after the read (a few changes from just
+        before may come too: apply changes as upserts). It is anchored on the newest event
+        in Close's log, not on this machine's clock. Costs one request per action (3).
+        """
+        from .._change_feed import current_checkpoint
+        from .events import Events
+
+        return await current_checkpoint(Events(self._transport, prefetch=self._prefetch))

@@ -14,6 +14,9 @@ Monday-Friday schedule; N leads with 1-4 contacts each; 0-5 subscriptions per le
 50%, finished 20%, paused 15%, goal 10%, error 5%. `add_lead`, `add_contact`, `add_sequence`,
 `add_subscription` and `add_subscriptions` (e.g. 6,000 for one lead: 60 pages) add more.
 
+Every change made after the fake is built is logged in its event log (`event/`, `fake.events`)
+and delivered, signed, to its webhook subscriptions (`webhook/`, `fake.add_webhook`).
+
 Also: a pytest plugin (`close_async.testing.pytest_plugin`, fixtures `fake_close`,
 `fake_close_factory`, `fake_close_options`) and a command line server
 (`python -m close_async.testing --help`).
@@ -31,11 +34,13 @@ if TYPE_CHECKING:
     from ._model import Contact, Lead, User
     from ._state import FakeState
     from ._stats import FakeStats
+    from ._webhooks import DeliveryAttempt, sign_webhook
 
 __all__ = [
     "Contact",
     "DEFAULT_API_KEY",
     "DEFAULT_OAUTH_TOKEN",
+    "DeliveryAttempt",
     "FakeClose",
     "FakeState",
     "FakeStats",
@@ -44,6 +49,7 @@ __all__ = [
     "FaultRates",
     "Lead",
     "User",
+    "sign_webhook",
 ]
 
 # Imported on first use, so that loading the pytest plugin (which imports this package) costs
@@ -60,6 +66,8 @@ _MODULES = {
     "User": "._model",
     "FakeState": "._state",
     "FakeStats": "._stats",
+    "DeliveryAttempt": "._webhooks",
+    "sign_webhook": "._webhooks",
 }
 
 

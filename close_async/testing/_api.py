@@ -6,8 +6,10 @@ routes, validates the request the way Close does and reads or writes the store.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
 from ._errors import (
@@ -22,7 +24,13 @@ from ._model import BULK_ACTION_TYPES, CONTACT_PREFERENCES, dumps
 from ._state import FakeState
 
 API_PREFIX = "/api/v1/"
-RESOURCES = ("sequence", "sequence_subscription", "bulk_action/sequence_subscription")
+RESOURCES = (
+    "sequence",
+    "sequence_subscription",
+    "bulk_action/sequence_subscription",
+    "event",
+    "webhook",
+)
 METHODS = ("GET", "POST", "PUT", "DELETE")
 # The resource name used for requests to paths the fake does not serve.
 UNKNOWN_RESOURCE = "<unknown>"
@@ -147,6 +155,15 @@ class CloseApi:
             ("bulk_action/sequence_subscription", True, "GET"): self._get_bulk_action,
             ("bulk_action/sequence_subscription", True, "PUT"): self._update_bulk_action,
         }
+        #: Wraps each request's handling, with its `request_method` and `request_path` (the
+        #: event log dates and tags the events recorded inside; see `FakeClose`).
+        self.scope: Callable[..., AbstractContextManager[None]] = lambda **_: (
+            contextlib.nullcontext()
+        )
+
+    def add_routes(self, routes: Mapping[tuple[str, bool, str], _Handler]) -> None:
+        """Serve more routes: (resource, is one object, method) -> handler."""
+        self._routes.update(routes)
 
     def handle(
         self, method: str, route: Route, query: Mapping[str, str], body: bytes
@@ -155,8 +172,13 @@ class CloseApi:
         handler = self._routes.get((route.resource, route.object_id is not None, method))
         if handler is None:
             return ApiResponse(405, error_body(f"Method {method} not allowed."))
+        object_id = route.object_id or ""
         try:
-            return handler(route.object_id or "", query, body)
+            if method == "GET":  # changes nothing: no scope to open (the hot path)
+                return handler(object_id, query, body)
+            path = f"{API_PREFIX}{route.resource}/" + (f"{object_id}/" if object_id else "")
+            with self.scope(request_method=method, request_path=path):
+                return handler(object_id, query, body)
         except RejectedError as exc:
             return ApiResponse(400, dumps(exc.body))
 

@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from ._api import parse_group
 from ._auth import Credentials, basic_authorization
 from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATORS
+from ._fake_events import DEFAULT_RETENTION, EventFeatures
 from ._faults import Fault, FaultKind, FaultPlan, FaultRates
 from ._model import Contact, Lead
 from ._ratelimit import FixedWindowLimiter
@@ -27,7 +28,7 @@ _P = ParamSpec("_P")
 _F = TypeVar("_F", bound="FakeClose")
 
 
-class FakeClose:
+class FakeClose(EventFeatures):
     """Run a fake Close API (Sequences, Sequence Subscriptions, bulk actions) on loopback.
 
     Use it as `async with FakeClose(leads=300, seed=3) as fake:` and point a client at
@@ -48,6 +49,10 @@ class FakeClose:
     group for `storm_seconds`; a `stall` answers after `stall_seconds` (or drops the connection
     when the fake closes). Bulk actions go `created` -> `processing` -> `done` in
     `bulk_action_seconds`.
+
+    Events and webhooks: every change is logged in `events` (served at `event/`, kept
+    `event_retention` seconds) and POSTed, signed, to the matching `webhooks` subscriptions,
+    retried `webhook_max_attempts` times from `webhook_retry_delay` seconds, doubling.
     """
 
     def __init__(
@@ -70,6 +75,9 @@ class FakeClose:
         storm_seconds: float = 0.5,
         stall_seconds: float = 30.0,
         bulk_action_seconds: float = 0.2,
+        event_retention: float | None = DEFAULT_RETENTION,
+        webhook_retry_delay: float = 1.0,
+        webhook_max_attempts: int = 8,
     ) -> None:
         if ratelimit_separator not in RATELIMIT_SEPARATORS:
             raise ValueError(f"ratelimit_separator must be one of {RATELIMIT_SEPARATORS}")
@@ -117,6 +125,12 @@ class FakeClose:
             ),
             rng=random.Random(f"close-fake-latency:{seed}"),
         )
+        self._attach_events(
+            seed,
+            retention=event_retention,
+            retry_delay=webhook_retry_delay,
+            max_attempts=webhook_max_attempts,
+        )
         self._running = False
         # Set while the fake runs in a thread: calls from other threads are run on this loop.
         self._thread_loop: asyncio.AbstractEventLoop | None = None
@@ -149,11 +163,13 @@ class FakeClose:
     async def start(self) -> None:
         """Start listening on `host`:`port` (port 0 picks a free port, stored in `port`)."""
         self.port = await self._server.start(self.host, self.port)
+        self.webhooks.start()
         self._running = True
 
     async def close(self) -> None:
         """Stop listening; stalled requests are cut off and bulk actions stop progressing."""
         self._running = False
+        await self.webhooks.close()
         await self._server.close()
 
     async def __aenter__(self: _F) -> _F:

@@ -285,7 +285,8 @@ class FakeServer:
 
         def done() -> None:
             self._timers.pop(bulk_id, None)
-            complete_bulk_action(self.state, bulk_id)
+            with self.api.scope(bulk_action_id=bulk_id):  # tags the events it causes
+                complete_bulk_action(self.state, bulk_id)
 
         self._stop_bulk_action(bulk_id)
         self._timers[bulk_id] = (

@@ -39,6 +39,8 @@ from ._model import (
 
 Json = dict[str, Any]
 Record = Mapping[str, Any]
+#: `(object_type, action, before, after, user_id)`: what the event log records (see _events.py).
+ChangeHook = Callable[[str, str, "Json | None", "Json | None", str], None]
 
 _MICROSECOND = timedelta(microseconds=1)
 _INDEXED_FIELDS = ("lead_id", "contact_id", "sequence_id")
@@ -115,6 +117,22 @@ class FakeState:
         self._bulk: dict[str, Json] = {}
         self._bulk_order = _SortedIds(self._bulk)
         self._json: dict[str, str] = {}
+        #: Called with each change once the fake is built (seeded data predates the event log).
+        self.on_change: ChangeHook | None = None
+
+    def _changed(
+        self, kind: str, action: str, before: Json | None, after: Json | None, user: str | None
+    ) -> None:
+        # `before` is a copy already, or a record leaving the store; `after` stays in it, so
+        # it is copied. Shallow copies suffice: the store replaces a record's values (lists
+        # and objects included), it never changes them in place.
+        if self.on_change is not None:
+            user = user or self.default_user.id
+            self.on_change(kind, action, before, None if after is None else dict(after), user)
+
+    def _before(self, record: Json) -> Json | None:
+        # A copy of a record about to change, only when someone records the change.
+        return None if self.on_change is None else dict(record)
 
     @property
     def default_user(self) -> User:
@@ -136,6 +154,7 @@ class FakeState:
         if lead_id in self._leads:
             raise ValueError(f"lead {lead_id} already exists")
         lead = self._leads[lead_id] = Lead(id=lead_id, name=name, contacts=())
+        self._changed("lead", "created", None, {"id": lead_id, "name": name}, None)
         return lead
 
     def add_contact(
@@ -151,6 +170,9 @@ class FakeState:
         contact = Contact(id=contact_id, lead_id=lead_id, name=name, emails=tuple(emails))
         self._contacts[contact_id] = contact
         self._leads[lead_id] = replace(lead, contacts=(*lead.contacts, contact))
+        listed = [{"email": email} for email in contact.emails]
+        after: Json = {"id": contact_id, "lead_id": lead_id, "name": name, "emails": listed}
+        self._changed("contact", "created", None, after, None)
         return contact
 
     def lead(self, lead_id: str) -> Lead | None:
@@ -198,6 +220,7 @@ class FakeState:
         }
         self._sequence_order.add(seq_id)
         self._counts[seq_id] = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
+        self._changed("sequence", "created", None, self._sequences[seq_id], user)
         return seq_id
 
     def update_sequence(
@@ -205,6 +228,7 @@ class FakeState:
     ) -> None:
         """Apply a partial update; a `steps` list replaces the steps, keeping those by `id`."""
         seq = self._sequences[seq_id]
+        before = self._before(seq)
         user = updated_by or self.default_user.id
         now = self.timestamp()
         if "status" in changes:
@@ -214,12 +238,14 @@ class FakeState:
             updated["steps"] = self._replace_steps(seq["steps"], updated["steps"], user, now)
         seq.update(updated, updated_by_id=user, date_updated=now)
         self._json.pop(seq_id, None)
+        self._changed("sequence", "updated", before, seq, user)
 
     def delete_sequence(self, seq_id: str) -> None:
         """Delete a sequence and, in this fake, its subscriptions."""
         for sub_id in list(self._index("sequence_id", seq_id)):
             self.delete_subscription(sub_id)
         self._sequence_order.remove(seq_id)
+        self._changed("sequence", "deleted", self._sequences[seq_id], None, None)
         del self._sequences[seq_id], self._counts[seq_id]
         self._json.pop(seq_id, None)
 
@@ -359,6 +385,7 @@ class FakeState:
                 index = self._subs_by[field][value] = _SortedIds(self._subs)
             index.add(sub_id)
         self._counts[sequence_id][status] += 1
+        self._changed("sequence_subscription", "created", None, self._subs[sub_id], author)
         return sub_id
 
     def update_subscription(
@@ -366,6 +393,7 @@ class FakeState:
     ) -> None:
         """Apply a partial update to a subscription (fields are not re-validated here)."""
         sub = self._subs[sub_id]
+        before = self._before(sub)
         if "status" in changes:
             _check_choice("status", changes["status"], SUBSCRIPTION_STATUSES)
             counts = self._counts[sub["sequence_id"]]
@@ -377,6 +405,7 @@ class FakeState:
             date_updated=self.timestamp(),
         )
         self._json.pop(sub_id, None)
+        self._changed("sequence_subscription", "updated", before, sub, sub["updated_by_id"])
 
     def delete_subscription(self, sub_id: str) -> None:
         """Delete a subscription."""
@@ -387,6 +416,7 @@ class FakeState:
             if not index.ids:
                 del self._subs_by[field][sub[field]]
         self._counts[sub["sequence_id"]][sub["status"]] -= 1
+        self._changed("sequence_subscription", "deleted", sub, None, None)
         del self._subs[sub_id]
         self._json.pop(sub_id, None)
 

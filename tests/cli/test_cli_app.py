@@ -24,7 +24,7 @@ def test_help_lists_the_commands_and_exit_codes(cli: CLI) -> None:
     for text in ("subscriptions", "sequences", "fake-server", "demo", "exit codes", "130"):
         assert text in ran.out
     # The commands by their names: `get`, not "read".
-    assert "list, export, get, pause, resume" in ran.out
+    assert "list, export, changes, get, pause, resume" in ran.out
     assert "list, get" in ran.out
     assert "(default: 5)" in ran.out  # --max-retries
     timeout = make_timeout(None)  # the client's default, which the help restates

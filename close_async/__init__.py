@@ -5,6 +5,7 @@ private and may change without notice.
 """
 
 from ._client import DEFAULT_BASE_URL, CloseClient
+from ._convert import unstructure
 from ._enums import (
     BulkActionStatus,
     BulkActionType,
@@ -25,6 +26,7 @@ from ._exceptions import (
     BulkActionTimeoutError,
     ClientClosedError,
     CloseError,
+    FieldNotLoadedError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -40,6 +42,7 @@ from ._models import (
     Sequence,
     SequenceStep,
     SequenceSubscription,
+    loaded_fields,
 )
 from ._params import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimitInfo
@@ -66,6 +69,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "FailedID",
     "FanOut",
+    "FieldNotLoadedError",
     "LocalRateLimitGate",
     "NOT_GIVEN",
     "NotFoundError",
@@ -90,5 +94,7 @@ __all__ = [
     "SubscriptionStatus",
     "SyncCloseClient",
     "SyncFanOut",
+    "loaded_fields",
+    "unstructure",
     "__version__",
 ]

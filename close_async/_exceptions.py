@@ -15,7 +15,8 @@ The tree::
      ├── ResponseValidationError       an answer we could not read (names the field)
      ├── BulkActionError               a bulk action ended in status "error"
      │    └── BulkActionTimeoutError   wait() gave up before the action finished
-     └── ClientClosedError             the client was used after aclose()
+     ├── ClientClosedError             the client was used after aclose()
+     └── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
 
 Every exception carries the request's method and path (never the host's credentials: the
 Authorization header, API key and OAuth token are never part of any message or attribute).
@@ -39,6 +40,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "FieldNotLoadedError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -211,6 +213,20 @@ class BulkActionTimeoutError(BulkActionError, TimeoutError):
 
 class ClientClosedError(CloseError, RuntimeError):
     """The client was used after ``aclose()`` (or after its ``async with`` block ended)."""
+
+
+class FieldNotLoadedError(CloseError, AttributeError):
+    """A field of a model listed or fetched with ``fields=`` that did not include it was read.
+
+    Close did not send the field, so there is no value to give, not even ``None``. ``name``
+    is the field (as on any AttributeError); ``hasattr(model, name)`` is False for it, and
+    ``close_async.loaded_fields(model)`` names the fields the model holds.
+    """
+
+    def __init__(self, message: str, *, name: str, obj: object) -> None:
+        super().__init__(message)
+        self.name = name
+        self.obj = obj
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
+from .. import unstructure
 from .._client import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY, CloseClient
-from .._convert import unstructure
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal

@@ -13,6 +13,10 @@ about 1.5 µs, because they:
 
 Each conversion knows its field, so a malformed payload fails with the JSON path of the
 offending value (``$.data[3].date_created``) without a second, slower pass.
+
+With ``fields=`` (Close's ``_fields``) a record holds only some fields: its model is then
+partial (see _models.py), built by a hook generated for just those fields, so that a record
+of 3 fields costs about a third of a full one.
 """
 
 from __future__ import annotations
@@ -313,7 +317,9 @@ def _adopter(
             convert = ["    if v is not None:", *(f"    {line}" for line in convert)]
         body += [*read, f"        field = {name!r}", *(f"    {x}" for x in convert)]
     if guard:
-        namespace["_wider"] = lambda data: _wider(model, loaded, data)
+        assert loaded is not None, "only partial adopters are guarded"
+        asked = loaded
+        namespace["_wider"] = lambda data: _wider(model, asked, data)
     lines = [
         "def adopt(data):",
         "    if data.__class__ is not dict:",
@@ -365,11 +371,12 @@ def _partial_adopter(model: type[Any], loaded: frozenset[str], guard: bool) -> C
     return adopt
 
 
-def _wider(model: type[Any], asked: frozenset[str] | None, data: dict[str, Any]) -> Any:
+def _wider(model: type[Any], asked: frozenset[str], data: dict[str, Any]) -> Any:
     """Structure a record that holds fields it was not asked for: Close sent more than
     ``fields=`` named (or ignored it). They are kept, converted like the others, and
-    ``loaded_fields`` tells them; a record that is complete becomes a full model."""
-    assert asked is not None
+    ``loaded_fields`` tells them; a record that holds every field becomes a full model.
+    (Fields that did not come are still not loaded: Close's answer does not say whether
+    it ignored ``_fields`` or sent only some fields more.)"""
     loaded = asked | (data.keys() & set(field_names(model)))
     if len(loaded) == len(field_names(model)):
         _CONVERTER.get_structure_hook(model)  # makes the adopter of full models

@@ -2,53 +2,72 @@
 
 Everything public is importable from here; modules whose names start with ``_`` are
 private and may change without notice.
+
+The names are imported on first use (``close_async.CloseClient`` loads the client, and
+with it aiohttp and tenacity), so that ``import close_async`` and ``close-async --help``
+start in a few milliseconds. To export a name, add it to ``__all__``, to ``_MODULES`` and to
+the ``TYPE_CHECKING`` imports (for type checkers); a test checks that the three agree.
 """
 
-from ._client import DEFAULT_BASE_URL, CloseClient
-from ._convert import unstructure
-from ._enums import (
-    BulkActionStatus,
-    BulkActionType,
-    ContactPreference,
-    OpenEnum,
-    SequenceStatus,
-    StatusReason,
-    StepType,
-    SubscriptionStatus,
-)
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    BulkActionError,
-    BulkActionTimeoutError,
-    ClientClosedError,
-    CloseError,
-    FieldNotLoadedError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    ResponseValidationError,
-    ServerError,
-)
-from ._fanout import FailedID, FanOut, Progress
-from ._gate import LocalRateLimitGate, Observation, RateLimitGate
-from ._models import (
-    BulkSequenceSubscriptionAction,
-    Schedule,
-    ScheduleRange,
-    Sequence,
-    SequenceStep,
-    SequenceSubscription,
-    loaded_fields,
-)
-from ._params import NOT_GIVEN, NotGiven
-from ._ratelimit import RateLimitInfo
-from ._stats import ClientStats
-from ._sync import SyncCloseClient, SyncFanOut
+from __future__ import annotations
+
+import importlib
+
 from ._version import __version__
+
+# Not `from typing import TYPE_CHECKING`: typing alone would double the time of
+# `import close_async`. Type checkers read the block below as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._client import CloseClient
+    from ._convert import unstructure
+    from ._defaults import DEFAULT_BASE_URL
+    from ._enums import (
+        BulkActionStatus,
+        BulkActionType,
+        ContactPreference,
+        OpenEnum,
+        SequenceStatus,
+        StatusReason,
+        StepType,
+        SubscriptionStatus,
+    )
+    from ._exceptions import (
+        APIConnectionError,
+        APIError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        BulkActionError,
+        BulkActionPausedError,
+        BulkActionTimeoutError,
+        ClientClosedError,
+        CloseError,
+        FieldNotLoadedError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseValidationError,
+        ServerError,
+    )
+    from ._fanout import ErrorMode, FailedID, FanOut, OnIdDone, OnProgress, Progress
+    from ._gate import GroupSnapshot, LocalRateLimitGate, Observation, RateLimitGate
+    from ._models import (
+        BulkSequenceSubscriptionAction,
+        Schedule,
+        ScheduleRange,
+        Sequence,
+        SequenceStep,
+        SequenceSubscription,
+        loaded_fields,
+    )
+    from ._pagination import Items
+    from ._params import NOT_GIVEN, NotGiven
+    from ._ratelimit import RateLimitInfo
+    from ._stats import ClientStats
+    from ._sync import ClientOptions, SyncCloseClient, SyncFanOut
 
 __all__ = [
     "APIConnectionError",
@@ -57,24 +76,31 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkActionError",
+    "BulkActionPausedError",
     "BulkActionStatus",
     "BulkActionTimeoutError",
     "BulkActionType",
     "BulkSequenceSubscriptionAction",
     "ClientClosedError",
+    "ClientOptions",
     "ClientStats",
     "CloseClient",
     "CloseError",
     "ContactPreference",
     "DEFAULT_BASE_URL",
+    "ErrorMode",
     "FailedID",
     "FanOut",
     "FieldNotLoadedError",
+    "GroupSnapshot",
+    "Items",
     "LocalRateLimitGate",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
     "Observation",
+    "OnIdDone",
+    "OnProgress",
     "OpenEnum",
     "PermissionDeniedError",
     "Progress",
@@ -98,3 +124,74 @@ __all__ = [
     "unstructure",
     "__version__",
 ]
+
+# Each public name -> the private module that defines it.
+_MODULES = {
+    "APIConnectionError": "._exceptions",
+    "APIError": "._exceptions",
+    "APITimeoutError": "._exceptions",
+    "AuthenticationError": "._exceptions",
+    "BadRequestError": "._exceptions",
+    "BulkActionError": "._exceptions",
+    "BulkActionPausedError": "._exceptions",
+    "BulkActionStatus": "._enums",
+    "BulkActionTimeoutError": "._exceptions",
+    "BulkActionType": "._enums",
+    "BulkSequenceSubscriptionAction": "._models",
+    "ClientClosedError": "._exceptions",
+    "ClientOptions": "._sync",
+    "ClientStats": "._stats",
+    "CloseClient": "._client",
+    "CloseError": "._exceptions",
+    "ContactPreference": "._enums",
+    "DEFAULT_BASE_URL": "._defaults",
+    "ErrorMode": "._fanout",
+    "FailedID": "._fanout",
+    "FanOut": "._fanout",
+    "FieldNotLoadedError": "._exceptions",
+    "GroupSnapshot": "._gate",
+    "Items": "._pagination",
+    "LocalRateLimitGate": "._gate",
+    "NOT_GIVEN": "._params",
+    "NotFoundError": "._exceptions",
+    "NotGiven": "._params",
+    "Observation": "._gate",
+    "OnIdDone": "._fanout",
+    "OnProgress": "._fanout",
+    "OpenEnum": "._enums",
+    "PermissionDeniedError": "._exceptions",
+    "Progress": "._fanout",
+    "RateLimitError": "._exceptions",
+    "RateLimitGate": "._gate",
+    "RateLimitInfo": "._ratelimit",
+    "ResponseValidationError": "._exceptions",
+    "Schedule": "._models",
+    "ScheduleRange": "._models",
+    "Sequence": "._models",
+    "SequenceStatus": "._enums",
+    "SequenceStep": "._models",
+    "SequenceSubscription": "._models",
+    "ServerError": "._exceptions",
+    "StatusReason": "._enums",
+    "StepType": "._enums",
+    "SubscriptionStatus": "._enums",
+    "SyncCloseClient": "._sync",
+    "SyncFanOut": "._sync",
+    "loaded_fields": "._models",
+    "unstructure": "._convert",
+}
+
+
+if not TYPE_CHECKING:  # hidden from type checkers, which would type every unknown name Any
+
+    def __getattr__(name: str) -> Any:
+        module = _MODULES.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, __name__), name)
+        globals()[name] = value  # the next access is a plain attribute lookup
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, ENV_API_KEY
 from ._gate import LocalRateLimitGate, RateLimitGate
 from ._pagination import DEFAULT_PREFETCH
 from ._params import check_positive
@@ -23,11 +24,6 @@ if TYPE_CHECKING:
     import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "CloseClient"]
-
-DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
-ENV_API_KEY = "CLOSE_API_KEY"
-#: Requests in flight at once for the whole client, unless ``max_concurrency`` says otherwise.
-DEFAULT_MAX_CONCURRENCY = 32
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -119,7 +115,7 @@ class CloseClient:
         oauth_token: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float | aiohttp.ClientTimeout | None = None,
-        max_retries: int = 5,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
         max_rate_limit_wait: float = 120.0,

@@ -79,7 +79,8 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 
 def parse_datetime(value: object) -> datetime:
-    """Parse an ISO-8601 datetime; a naive one is UTC, which is what Close means by it.
+    """Parse an ISO-8601 datetime; a naive one is read as UTC (not documented by Close, but
+    Close's other objects carry ``+00:00``).
 
     (Close's usual form, naive with microseconds, never gets here from a structure hook:
     the hooks parse it inline, see ``_inline_conversion``.)
@@ -214,8 +215,9 @@ def _hook_of(model: type[Any], converter: cattrs.Converter) -> Conv:
 # Each model's hook that takes over the JSON object it is given (see structure_many).
 _ADOPTERS: dict[type[Any], Callable[[Any], Any]] = {}
 
-# Optional fields that Close's answers usually leave out: the legacy ``pause_reason``
-# (close-api.md, 4.2). Only a matter of speed: any field may be missing.
+# Optional fields that Close's answers usually leave out: the legacy ``pause_reason`` (read by
+# an export script of Close's from 2022; Close's current examples show ``status_reason``).
+# Only a matter of speed: any field may be missing.
 _OFTEN_ABSENT: Mapping[type[Any], tuple[str, ...]] = {SequenceSubscription: ("pause_reason",)}
 
 

@@ -20,7 +20,6 @@ import enum
 from typing import Any, Final
 
 __all__ = [
-    "MAX_UNKNOWN_CACHED",
     "BulkActionStatus",
     "BulkActionType",
     "ContactPreference",

@@ -14,7 +14,8 @@ The tree::
      │    └── APITimeoutError          no answer in time
      ├── ResponseValidationError       an answer we could not read (names the field)
      ├── BulkActionError               a bulk action ended in status "error"
-     │    └── BulkActionTimeoutError   wait() gave up before the action finished
+     │    ├── BulkActionTimeoutError   wait() gave up before the action finished
+     │    └── BulkActionPausedError    wait() found the action paused
      ├── ClientClosedError             the client was used after aclose()
      └── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
 
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BulkActionError",
+    "BulkActionPausedError",
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
@@ -196,7 +198,7 @@ class ResponseValidationError(CloseError):
 
 
 class BulkActionError(CloseError):
-    """A bulk action ended in status ``error``.
+    """A bulk action ended in status ``error`` (or, for a subclass, cannot be waited for).
 
     Attributes:
         action: the last state of the bulk action as fetched from Close.
@@ -209,6 +211,11 @@ class BulkActionError(CloseError):
 
 class BulkActionTimeoutError(BulkActionError, TimeoutError):
     """``wait()`` ran out of time before the bulk action was done; it goes on at Close."""
+
+
+class BulkActionPausedError(BulkActionError):
+    """``wait()`` found the bulk action paused: it will not finish until someone resumes it
+    (``resume(id)``, within 7 days of the pause, says Close)."""
 
 
 class ClientClosedError(CloseError, RuntimeError):

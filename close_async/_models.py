@@ -3,7 +3,8 @@
 Close documents these shapes only by example and says undocumented fields may come and go
 (https://developer.close.com/api/overview/fields), so every field but ``id`` is optional,
 and fields this release does not know are kept in ``extra`` rather than dropped or refused.
-Datetimes are timezone-aware; Close sends them naive and means UTC.
+Datetimes are timezone-aware. Close sends them naive (no offset); that they are UTC is not
+documented by Close, but it is how we read them (other Close objects carry ``+00:00``).
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ def _extra() -> Any:
 
 @attrs.frozen(kw_only=True, slots=False)
 class ScheduleRange:
-    """One weekly time range in which a sequence may send (``weekday`` 1 is Monday)."""
+    """One weekly time range in which a sequence may send.
+
+    ``weekday`` is an integer; Close's example uses 1 to 5 for Monday to Friday, but the
+    numbering is not documented by Close.
+    """
 
     weekday: int
     start: str

@@ -11,10 +11,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeVar
 
-import attrs
-
-from ._convert import unstructure
-
 __all__ = [
     "NOT_GIVEN",
     "NotGiven",
@@ -44,13 +40,17 @@ class _NotGivenType(enum.Enum):
         return False
 
 
-#: The default of every partial-update argument: "leave this field as it is". Distinct from
-#: ``None``, which asks Close to clear the field.
+#: The default of every partial-update argument: "leave this field as it is" (the field is
+#: not sent). Distinct from ``None``, which is sent as JSON ``null``; what Close then does
+#: (clear the field, or refuse it) is not documented by Close.
 NOT_GIVEN: Final = _NotGivenType.NOT_GIVEN
 NotGiven: TypeAlias = Literal[_NotGivenType.NOT_GIVEN]
 
 # Characters that would change the meaning of a URL path if an ID carried them.
 _UNSAFE_ID = re.compile(r"[/?#%\s\\]")
+# Path segments that URL resolution removes: `sequence/../` is `/api/v1/` itself, so a GET
+# would read the API root and a DELETE of `sequence_subscription/./` would hit the collection.
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def check_id(value: object, name: str = "id") -> str:
@@ -63,15 +63,25 @@ def check_id(value: object, name: str = "id") -> str:
         raise ValueError(
             f"{name} {value!r} is not a Close ID: it contains a space, '/', '?', '#', '%' or '\\'"
         )
+    if value in _DOT_SEGMENTS:
+        raise ValueError(f"{name} {value!r} is not a Close ID: URLs drop it as a dot segment")
     return value
 
 
 def check_page_size(value: object) -> int:
-    """Check ``page_size``: an int from 1 to 100 (Close's maximum ``_limit``)."""
+    """Check ``page_size``: an int from 1 to 100.
+
+    100 is Close's default ``_limit`` on these endpoints, so it is known to work. Close's
+    maximum varies per resource and is not documented for them (a larger one may be
+    refused with a 400): the cap is ours, and safe.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"page_size must be an int, not {type(value).__name__}")
     if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be from 1 to {MAX_PAGE_SIZE}, not {value}")
+        raise ValueError(
+            f"page_size must be from 1 to {MAX_PAGE_SIZE} (this client's cap: Close's default "
+            f"page size; its maximum is not documented), not {value}"
+        )
     return value
 
 
@@ -110,7 +120,11 @@ def list_filters(**filters: object) -> dict[str, str]:
 def to_json(value: Any) -> Any:
     """Turn a request value into JSON: models lose their unset (None) fields, enums their
     class, tuples become lists; mappings and plain values pass through."""
-    if attrs.has(type(value)):
+    if hasattr(type(value), "__attrs_attrs__"):  # a model (what attrs.has checks)
+        # Imported here, not at the top: `close-async --help` checks IDs with this module,
+        # and should not load cattrs to do it.
+        from ._convert import unstructure
+
         return _drop_none(unstructure(value))
     if isinstance(value, enum.Enum):
         return value.value

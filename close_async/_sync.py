@@ -16,12 +16,13 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypedDict, TypeVar, overload
 
 import attrs
 
 from ._client import CloseClient
 from ._fanout import FailedID, FanOut, Progress
+from ._gate import RateLimitGate
 from ._models import SequenceSubscription
 from ._stats import ClientStats
 from ._tasks import cancel_and_wait
@@ -29,7 +30,11 @@ from .resources.bulk_actions import BulkSequenceSubscriptions
 from .resources.sequences import Sequences
 from .resources.subscriptions import SequenceSubscriptions
 
-__all__ = ["SyncCloseClient", "SyncFanOut"]
+if TYPE_CHECKING:
+    import aiohttp
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
+__all__ = ["ClientOptions", "SyncCloseClient", "SyncFanOut"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -313,6 +318,8 @@ class SyncBulkSequenceSubscriptions(_SyncResource[BulkSequenceSubscriptions]):
     list = _Adapted(BulkSequenceSubscriptions.list, _iterate)
     get = _Adapted(BulkSequenceSubscriptions.get, _block)
     create = _Adapted(BulkSequenceSubscriptions.create, _block)
+    pause = _Adapted(BulkSequenceSubscriptions.pause, _block)
+    resume = _Adapted(BulkSequenceSubscriptions.resume, _block)
     wait = _Adapted(BulkSequenceSubscriptions.wait, _block)
 
 
@@ -324,6 +331,24 @@ class SyncBulkActions:
 
     def __repr__(self) -> str:
         return "<SyncBulkActions sequence_subscriptions>"
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments of ``CloseClient`` (see there), which ``SyncCloseClient`` takes
+    too: typed, so that a type checker refuses a misspelled one. A test keeps the two in
+    step."""
+
+    oauth_token: str | None
+    base_url: str
+    timeout: float | aiohttp.ClientTimeout | None
+    max_retries: int
+    max_concurrency: int
+    session: aiohttp.ClientSession | None
+    max_rate_limit_wait: float
+    backoff_base: float
+    backoff_cap: float
+    prefetch: int
+    rate_limit_gate: RateLimitGate | None
 
 
 class SyncCloseClient:
@@ -341,8 +366,8 @@ class SyncCloseClient:
     background thread.
     """
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
-        self._client = CloseClient(api_key, **kwargs)  # checks the arguments, sends nothing
+    def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
+        self._client = CloseClient(api_key, **options)  # checks the arguments, sends nothing
         self._runner = _Runner()
         # If the caller forgets close(), stop the thread at exit rather than leak it.
         self._finalizer = weakref.finalize(self, self._runner.shutdown, self._client)

@@ -24,3 +24,20 @@ async def close(fake: FakeClose) -> AsyncIterator[CloseClient]:
         fake.api_key, base_url=fake.url, backoff_base=0.001, timeout=2.0
     ) as client:
         yield client
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have had their say
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the benchmark smoke run now if it is selected, and move its tests last: it
+    runs while the other tests do."""
+    from .test_benchmarks_smoke import Background
+
+    Background.start(items)
+    items.sort(key=Background.owns)  # stable: the rest keep their order
+
+
+def pytest_sessionfinish() -> None:
+    """Stop the benchmark smoke run if the session ended before waiting for it."""
+    from .test_benchmarks_smoke import Background
+
+    Background.stop()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from close_async import (
     BulkActionError,
+    BulkActionPausedError,
     BulkActionStatus,
     BulkActionTimeoutError,
     BulkActionType,
@@ -113,6 +115,34 @@ async def test_wait_raises_when_the_action_fails(fake: FakeClose, close: CloseCl
     with pytest.raises(BulkActionError, match="ended in status 'error'") as info:
         await bulk.wait(action.id, timeout=5, poll_interval=0.05)
     assert info.value.action.status is BulkActionStatus.ERROR
+
+
+async def test_pause_stops_an_action_and_resume_finishes_it() -> None:
+    async with (
+        FakeClose(leads=30, seed=7, bulk_action_seconds=0.1) as fake,
+        CloseClient(fake.api_key, base_url=fake.url) as close,
+    ):
+        bulk = close.bulk_actions.sequence_subscriptions
+        action = await bulk.create(action_type="pause", s_query=QUERY)
+        paused = await bulk.pause(action.id)
+        assert paused.status is BulkActionStatus.PAUSED
+        fake.reset_stats()
+        # A paused action never finishes by itself: wait() says so at once.
+        with pytest.raises(BulkActionPausedError, match=r"resume\(\)") as info:
+            await bulk.wait(action.id, timeout=30, poll_interval=0.05)
+        assert isinstance(info.value, BulkActionError)
+        assert fake.stats.requests == 1
+        await asyncio.sleep(0.25)  # past the time the action would have taken
+        record = fake.state.bulk_action(action.id)
+        assert record is not None
+        assert record["status"] == "paused"
+        assert any(s["status"] == "active" for s in fake.state.subscriptions())
+
+        resumed = await bulk.resume(action.id)
+        assert resumed.status is BulkActionStatus.RESUMING
+        done = await bulk.wait(action.id, timeout=5, poll_interval=0.05)
+        assert done.status is BulkActionStatus.DONE
+        assert all(s["status"] != "active" for s in fake.state.subscriptions())
 
 
 async def test_wait_checks_its_arguments(close: CloseClient) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -164,3 +165,20 @@ def test_a_client_settles_the_read_buffers_of_the_process(monkeypatch: pytest.Mo
     monkeypatch.setattr(_malloc, "_done", False)
     CloseClient("key")  # no loop needed: nothing is sent
     assert _malloc._done
+
+
+@pytest.mark.parametrize(("setting", "allocates"), [("", True), ("0", False), ("off", False)])
+def test_the_allocator_tweak_can_be_turned_off(
+    monkeypatch: pytest.MonkeyPatch, setting: str, allocates: bool
+) -> None:
+    from close_async import _malloc
+
+    monkeypatch.setattr(_malloc, "_done", False)
+    monkeypatch.setenv(_malloc.ENV_SWITCH, setting)
+    tracemalloc.start()
+    try:
+        _malloc.settle_read_buffers()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (peak >= _malloc._BLOCK) is allocates

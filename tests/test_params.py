@@ -19,7 +19,7 @@ from close_async._params import (
 )
 
 
-@pytest.mark.parametrize("value", ["lead_abc", "sub_8Yx1", "x"])
+@pytest.mark.parametrize("value", ["lead_abc", "sub_8Yx1", "x", "...", ".x", "x.."])
 def test_check_id_accepts_ids(value: str) -> None:
     assert check_id(value, "lead_id") == value
 
@@ -34,6 +34,8 @@ def test_check_id_accepts_ids(value: str) -> None:
         ("lead/../x", ValueError, "is not a Close ID"),
         ("lead x", ValueError, "is not a Close ID"),
         ("lead?x=1", ValueError, "is not a Close ID"),
+        (".", ValueError, "dot segment"),
+        ("..", ValueError, "dot segment"),
     ],
 )
 def test_check_id_rejects(value: object, error: type[Exception], match: str) -> None:

@@ -15,7 +15,7 @@ from close_async import (
     StatusReason,
     SubscriptionStatus,
 )
-from close_async.testing import FakeClose
+from close_async.testing import FakeClose, Fault
 
 
 def sender(fake: FakeClose) -> dict[str, Any]:
@@ -116,6 +116,21 @@ async def test_subscribing_twice_is_a_bad_request(fake: FakeClose, close: CloseC
     assert fake.stats.requests == 1  # a 400 is final, never retried
 
 
+async def test_the_sender_fields_are_optional(fake: FakeClose, close: CloseClient) -> None:
+    # Close's docs mark none of them required: they are not sent unless given, and Close
+    # (here, a scripted answer) says so itself if it needs them.
+    seq = fake.add_sequence()
+    _, contact_id, _ = await new_contact(fake)
+    subs = close.sequence_subscriptions
+    created = await subs.create(sequence_id=seq["id"], contact_id=contact_id)
+    assert created.sender_account_id == fake.state.default_user.email_account_id  # the fake's
+    refusal = {"errors": [], "field-errors": {"sender_account_id": "This field is required."}}
+    fake.inject("POST", "sequence_subscription", [Fault.response(400, refusal)])
+    with pytest.raises(BadRequestError) as info:
+        await subs.create(sequence_id=seq["id"], contact_id=contact_id)
+    assert info.value.field_errors == refusal["field-errors"]
+
+
 async def test_server_side_field_errors_are_attached(fake: FakeClose, close: CloseClient) -> None:
     seq = fake.add_sequence()
     _, contact_id, _ = await new_contact(fake)
@@ -165,6 +180,8 @@ async def test_bad_list_arguments_send_nothing(
     [
         (lambda s: s.get(""), ValueError, "id must not be empty"),
         (lambda s: s.get(None), TypeError, "id must be a string ID"),
+        (lambda s: s.get(".."), ValueError, "dot segment"),  # would GET /api/v1/
+        (lambda s: s.delete("."), ValueError, "dot segment"),  # would DELETE the collection
         (lambda s: s.update("sub_1"), ValueError, "nothing to update"),
         (lambda s: s.update("sub_1", status=3), TypeError, "status must be a string"),
         (lambda s: s.update("sub_1", calls_assigned_to="user_1"), TypeError, "list of IDs"),

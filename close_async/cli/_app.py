@@ -3,27 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import logging
+import importlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from .._client import DEFAULT_BASE_URL
-from .._exceptions import CloseError
-from .._params import check_id
+from .._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from .._version import __version__
 from ..testing._cli import add_arguments as add_fake_arguments
-from . import _commands as commands
-from ._demo import DEMO_LATENCY, DEMO_LEADS, DEMO_RATE_LIMIT, DEMO_SEED, demo
+from ._config import (
+    DEFAULT_CONCURRENCY,
+    DEMO_LATENCY,
+    DEMO_LEADS,
+    DEMO_RATE_LIMIT,
+    DEMO_SEED,
+    EXPORT_FORMATS,
+    ID_KINDS,
+    PROG,
+    base_url,
+)
 from ._errors import EXIT_API_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError
-from ._formats import EXPORT_FORMATS
 
 __all__ = ["build_parser", "main"]
 
-PROG = "close-async"
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE, what `yes | head` gives `yes`
 
 EPILOG = f"""\
@@ -35,10 +40,74 @@ exit codes:
   0    success
   1    the export finished, but some IDs failed (listed in <out>.failed)
   2    usage error: bad arguments, no API key, an output that exists, an unreadable file
+       or one without IDs
   3    Close or the network refused: one line on stderr says why (any close_async.CloseError)
   130  interrupted by Ctrl-C (SIGINT); 143 for SIGTERM. An export can be finished with --resume
   141  stdout was closed early (piped into head, say)
 """
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _LazyHandler:
+    """A command's handler, named by module and function and imported when the command runs:
+    ``close-async --help`` then loads neither the client nor aiohttp."""
+
+    def __init__(self, module: str, function: str) -> None:
+        self.module = module
+        self.function = function
+
+    def load(self) -> Handler:
+        handler: Handler = getattr(importlib.import_module(self.module, __package__), self.function)
+        return handler
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        return self.load()(args)
+
+
+class _Handlers:
+    """``commands.subscriptions_list`` names a handler of ``_commands`` without importing it."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, function: str) -> _LazyHandler:
+        return _LazyHandler(self._module, function)
+
+
+commands = _Handlers("._commands")
+demo = _LazyHandler("._demo", "demo")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep descriptions as written, and show each option's default (when it has one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            action.option_strings
+            and default not in (None, False, argparse.SUPPRESS)
+            and "default" not in text
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line and a pointer to ``--help``, not
+    the whole usage block (``close-async export: error: ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        usage_error(self.prog, message)
+        sys.exit(EXIT_USAGE)
+
+
+def usage_error(prog: str, message: str) -> None:
+    """Print a usage error as ``close-async ...: error: <message>`` and how to get help."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    print(f"Try '{prog} --help' for more.", file=sys.stderr)
 
 
 def _positive_int(text: str) -> int:
@@ -73,6 +142,8 @@ def _seconds(text: str) -> float:
 
 
 def _close_id(text: str) -> str:
+    from .._params import check_id
+
     try:
         return check_id(text, "ID")
     except ValueError as exc:
@@ -91,13 +162,24 @@ def _add_connection_options(parser: argparse.ArgumentParser, *, default: object)
         "--api-key", metavar="KEY", default=default, help="Close API key (default: $CLOSE_API_KEY)"
     )
     group.add_argument(
-        "--base-url", metavar="URL", default=default, help="API root (default: $CLOSE_BASE_URL)"
+        "--base-url",
+        metavar="URL",
+        default=default,
+        help=f"API root (default: $CLOSE_BASE_URL, else {DEFAULT_BASE_URL})",
     )
     group.add_argument(
-        "--timeout", metavar="SECONDS", type=_seconds, default=default, help="per attempt"
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=default,
+        help="per attempt (default: 60, of which 10 to connect)",
     )
     group.add_argument(
-        "--max-retries", metavar="N", type=_count, default=default, help="retries per request"
+        "--max-retries",
+        metavar="N",
+        type=_count,
+        default=default,
+        help=f"retries per request (default: {DEFAULT_MAX_RETRIES})",
     )
     group.add_argument(
         "-v",
@@ -118,17 +200,16 @@ def _add_progress_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_format_option(parser: argparse.ArgumentParser, choices: Sequence[str]) -> None:
-    parser.add_argument(
-        "--format",
-        choices=choices,
-        default=choices[0],
-        help=f"output format (default {choices[0]})",
-    )
+    parser.add_argument("--format", choices=choices, default=choices[0], help="output format")
 
 
 def _add_concurrency_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--concurrency", metavar="N", type=_positive_int, default=10, help="requests in flight"
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_CONCURRENCY,
+        help="requests in flight",
     )
 
 
@@ -154,19 +235,26 @@ class _Commands:
     def add(
         self,
         name: str,
-        handler: commands.Handler,
+        handler: Handler,
         *,
+        summary: str | None = None,
         connects: bool = True,
         description: str | None = None,
     ) -> argparse.ArgumentParser:
-        """Add a leaf command run by ``handler``."""
-        summary = (handler.__doc__ or "").strip().splitlines()[0]
+        """Add a leaf command run by ``handler``.
+
+        ``summary`` is its line in the help; by default the first line of the handler's
+        docstring, which for a ``_LazyHandler`` costs importing it: give it for those.
+        """
+        if summary is None:
+            loaded = handler.load() if isinstance(handler, _LazyHandler) else handler
+            summary = (loaded.__doc__ or "").strip().splitlines()[0]
         parser = self._group.add_parser(
             name,
             help=summary,
             description=description or summary,
             parents=[self._connection] if connects else [],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
         )
         parser.set_defaults(handler=handler, command_parser=parser)
         return parser
@@ -179,9 +267,13 @@ def _add_id(parser: argparse.ArgumentParser, what: str) -> None:
 def _subscription_commands(parser: argparse.ArgumentParser) -> None:
     subs = _Commands(parser, "subscriptions_command")
 
-    listing = subs.add("list", commands.subscriptions_list)
+    listing = subs.add(
+        "list",
+        commands.subscriptions_list,
+        summary="Print the subscriptions of one lead, contact or sequence.",
+    )
     filters = listing.add_mutually_exclusive_group(required=True)
-    for kind in commands.ID_KINDS:
+    for kind in ID_KINDS:
         filters.add_argument(f"--{kind}-id", metavar="ID", type=_close_id, help=f"of a {kind}")
     _add_format_option(listing, ("table", "jsonl", "csv"))
     _add_limit_option(listing)
@@ -189,6 +281,7 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
     exporting = subs.add(
         "export",
         commands.subscriptions_export,
+        summary="Export the subscriptions of many leads, contacts or sequences to a file.",
         description=(
             "Export the subscriptions of many leads, contacts or sequences to a file.\n\n"
             "The input has one ID a line (blank lines and # comments are skipped). The output\n"
@@ -199,7 +292,7 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         ),
     )
     sources = exporting.add_mutually_exclusive_group(required=True)
-    for kind in commands.ID_KINDS:
+    for kind in ID_KINDS:
         sources.add_argument(
             f"--{kind}-ids", metavar="FILE", help=f"file of {kind} IDs, one a line (- for stdin)"
         )
@@ -215,30 +308,45 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
     )
     _add_progress_option(exporting)
 
-    for name, handler in (
-        ("get", commands.subscriptions_get),
-        ("pause", commands.subscriptions_pause),
-        ("resume", commands.subscriptions_resume),
+    for name, handler, summary in (
+        ("get", commands.subscriptions_get, "Print one subscription as JSON."),
+        ("pause", commands.subscriptions_pause, "Pause a subscription and print it as JSON."),
+        (
+            "resume",
+            commands.subscriptions_resume,
+            "Restart a subscription (needs a Close plan with Workflow runs); print it as JSON.",
+        ),
     ):
-        _add_id(subs.add(name, handler), "subscription")
+        _add_id(subs.add(name, handler, summary=summary), "subscription")
 
 
 def _sequence_commands(parser: argparse.ArgumentParser) -> None:
     seqs = _Commands(parser, "sequences_command")
-    listing = seqs.add("list", commands.sequences_list)
+    listing = seqs.add(
+        "list", commands.sequences_list, summary="Print the organization's sequences."
+    )
     _add_format_option(listing, ("table", "jsonl"))
     _add_limit_option(listing)
-    _add_id(seqs.add("get", commands.sequences_get), "sequence")
+    get = seqs.add("get", commands.sequences_get, summary="Print one sequence as JSON.")
+    _add_id(get, "sequence")
 
 
 def _fake_server(args: argparse.Namespace) -> int:
     """Run a fake Close API for local development, until Ctrl-C."""
+    import asyncio
+
     from ..testing._cli import fake_from_args, serve
 
     try:
         fake = fake_from_args(args)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.write_ids is not None:
+        ids = "".join(f"{lead.id}\n" for lead in fake.state.leads())
+        try:
+            args.write_ids.write_text(ids, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.write_ids}: {exc.strerror}") from None
     try:
         asyncio.run(serve(fake))
     except OSError as exc:  # typically: the port is in use
@@ -247,19 +355,54 @@ def _fake_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--leads", metavar="N", type=_positive_int, default=DEMO_LEADS, help="leads to export"
+    )
+    parser.add_argument(
+        "--seed", metavar="N", type=_int, default=DEMO_SEED, help="seed of the fake's data"
+    )
+    parser.add_argument(
+        "--rate-limit",
+        metavar="N",
+        type=_positive_int,
+        default=DEMO_RATE_LIMIT,
+        help="requests per second per endpoint group",
+    )
+    parser.add_argument(
+        "--latency", metavar="SECONDS", type=float, default=DEMO_LATENCY, help="per answer"
+    )
+    _add_concurrency_option(parser)
+    parser.add_argument(
+        "--out",
+        metavar="FILE",
+        type=Path,
+        help="output file, kept (default: a temporary folder, removed at the end)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        help="output format (default: csv if FILE ends in .csv, else jsonl)",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="finish the demo export already in --out"
+    )
+    _add_progress_option(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the parser of every command and option."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Work with Close sequences and their subscriptions from the command line.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_connection_options(parser, default=None)
     top = _Commands(parser, "command")
-    _subscription_commands(top.group("subscriptions", "list, export, read, pause, resume"))
-    _sequence_commands(top.group("sequences", "list and read sequences"))
+    _subscription_commands(top.group("subscriptions", "list, export, get, pause, resume"))
+    _sequence_commands(top.group("sequences", "list, get"))
 
     fake = top.add(
         "fake-server",
@@ -269,45 +412,42 @@ def build_parser() -> argparse.ArgumentParser:
         "until Ctrl-C.\nPoint a client at it with the URL=... and API_KEY=... it prints.",
     )
     add_fake_arguments(fake)
+    fake.add_argument(
+        "--write-ids",
+        metavar="FILE",
+        type=Path,
+        help="write the fake's lead IDs to FILE, one a line (an input for export)",
+    )
 
-    demo_parser = top.add("demo", demo, connects=False)
-    demo_parser.add_argument("--leads", metavar="N", type=_positive_int, default=DEMO_LEADS)
-    demo_parser.add_argument("--seed", metavar="N", type=_int, default=DEMO_SEED)
-    demo_parser.add_argument(
-        "--rate-limit",
-        metavar="N",
-        type=_positive_int,
-        default=DEMO_RATE_LIMIT,
-        help=f"requests per second per endpoint group (default {DEMO_RATE_LIMIT})",
+    demo_parser = top.add(
+        "demo",
+        demo,
+        summary="Export every lead's subscriptions from an embedded fake Close and tell what "
+        "happened.",
+        connects=False,
     )
-    demo_parser.add_argument(
-        "--latency",
-        metavar="SECONDS",
-        type=float,
-        default=DEMO_LATENCY,
-        help=f"per answer (default {DEMO_LATENCY})",
-    )
-    _add_concurrency_option(demo_parser)
-    demo_parser.add_argument(
-        "--out", metavar="FILE", type=Path, help="output file (default: in a new temporary folder)"
-    )
-    demo_parser.add_argument("--format", choices=EXPORT_FORMATS, help="output format")
-    _add_progress_option(demo_parser)
+    _demo_options(demo_parser)
     return parser
 
 
 @contextlib.contextmanager
 def _logging(verbosity: int) -> Iterator[None]:
-    """Send the ``close_async`` logger to stderr while a command runs, if asked."""
-    if not verbosity:
-        yield
-        return
+    """Send the ``close_async`` logger to stderr while a command runs: everything asked for
+    with ``-v``, and without it the first retry only (once)."""
+    import logging
+
+    from ._messages import FirstRetryNotice
+
     logger = logging.getLogger("close_async")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    handler: logging.Handler
+    if verbosity:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(f"{PROG}: %(levelname)s: %(message)s"))
+    else:
+        handler = FirstRetryNotice()
     level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO if verbosity == 1 else logging.DEBUG)
+    logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
     try:
         yield
     finally:
@@ -326,20 +466,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or argparse's usage error (2)
+    except SystemExit as exc:  # --help, --version, or a usage error (2)
         return _exit_status(exc)
     command_parser: argparse.ArgumentParser = args.command_parser
+    # Here, not at the top: `close-async --help` needs none of this.
+    from .._exceptions import CloseError
+    from ._messages import error_line
+
     try:
         with _logging(args.verbose):
             code: int = args.handler(args)
             return code
     except UsageError as exc:
-        command_parser.print_usage(sys.stderr)
-        print(f"{command_parser.prog}: error: {exc}", file=sys.stderr)
+        usage_error(command_parser.prog, str(exc))
         return EXIT_USAGE
     except CloseError as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the server sent
-        print(f"{PROG}: error: {message}", file=sys.stderr)
+        # A command with an ID argument acts on one object; the others list.
+        line = error_line(exc, base_url=base_url(args), listing=not hasattr(args, "id"))
+        print(f"{PROG}: error: {line}", file=sys.stderr)
         return EXIT_API_ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

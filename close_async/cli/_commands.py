@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -14,9 +13,11 @@ from typing import Any
 import attrs
 
 from .. import unstructure
-from .._client import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY, CloseClient
+from .._client import CloseClient
+from .._defaults import DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
+from ._config import DEFAULT_CONCURRENCY, ID_KINDS, api_key, base_url
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal
 from ._export import ExportResult, ExportWriter, IdSource, summary
 from ._formats import (
@@ -32,7 +33,6 @@ from ._formats import (
 from ._progress import ProgressBar, show_progress
 
 __all__ = [
-    "ENV_BASE_URL",
     "ExportJob",
     "client_from_args",
     "export",
@@ -46,8 +46,6 @@ __all__ = [
     "subscriptions_resume",
 ]
 
-ENV_BASE_URL = "CLOSE_BASE_URL"
-ID_KINDS = ("lead", "contact", "sequence")
 Handler = Callable[[argparse.Namespace], int]
 # Errors of the credential, not of one ID: an export stops at the first (exit 3).
 _FATAL = (AuthenticationError, PermissionDeniedError)
@@ -58,15 +56,13 @@ def client_from_args(args: argparse.Namespace, *, concurrency: int = 0) -> Close
 
     Raise ``UsageError`` when there is no API key or a setting is refused.
     """
-    api_key = args.api_key or os.environ.get(ENV_API_KEY)
-    if not api_key or not api_key.strip():
+    key = api_key(args)
+    if key is None:
         raise UsageError(
             f"no API key: set {ENV_API_KEY} or pass --api-key "
             "(Close: Settings > Developer > API Keys)"
         )
-    settings: dict[str, Any] = {
-        "base_url": args.base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    }
+    settings: dict[str, Any] = {"base_url": base_url(args)}
     if args.timeout is not None:
         settings["timeout"] = args.timeout
     if args.max_retries is not None:
@@ -74,7 +70,7 @@ def client_from_args(args: argparse.Namespace, *, concurrency: int = 0) -> Close
     if concurrency > DEFAULT_MAX_CONCURRENCY:
         settings["max_concurrency"] = concurrency  # list_many never exceeds the client's
     try:
-        return CloseClient(api_key, **settings)
+        return CloseClient(key, **settings)
     except ValueError as exc:  # a base URL that is not https, say; never names the key
         raise UsageError(str(exc)) from None
 
@@ -101,7 +97,9 @@ async def subscriptions_list(args: argparse.Namespace) -> int:
         subs = close.sequence_subscriptions.list(**filters, limit=args.limit)
         if args.format == "table":
             rows = [unstructure(sub) async for sub in subs]
-            print(table(rows, SUBSCRIPTION_TABLE_COLUMNS))
+            # The filter's column would repeat the argument on every row.
+            columns = [c for c in SUBSCRIPTION_TABLE_COLUMNS if c not in filters]
+            print(table(rows, columns))
             return EXIT_OK
         encoder = encoder_for(args.format)
         if encoder.header is not None:
@@ -178,7 +176,7 @@ class ExportJob:
     kind: str
     out: Path
     format: str
-    concurrency: int = 10
+    concurrency: int = DEFAULT_CONCURRENCY
     resume: bool = False
     progress: bool | None = None
 
@@ -216,6 +214,8 @@ async def export(close: CloseClient, job: ExportJob) -> ExportResult:
             signum = await _stop_on_signals(_drain(run, writer))
     finally:
         source.close()
+    if source.path == "-" and not source.seen and signum is None:
+        raise UsageError(source.no_ids())
     failures = [(failure.id, str(failure.error)) for failure in run.failures]
     ids_failed = writer.write_failures([*failures, *source.invalid])
     progress = run.progress
@@ -234,6 +234,7 @@ async def export(close: CloseClient, job: ExportJob) -> ExportResult:
         rate_limit_wait=progress.rate_limit_wait,
         elapsed=progress.elapsed,
         interrupted_by=signum,
+        relisted=writer.journal_ahead,
     )
 
 
@@ -279,13 +280,15 @@ async def _stop_on_signals(work: Coroutine[Any, Any, None]) -> int | None:
     return received[0] if received else None
 
 
-def report_export(result: ExportResult, *, resume_hint: bool = True) -> int:
+def report_export(
+    result: ExportResult, *, resume_hint: str = "run again with --resume to finish"
+) -> int:
     """Print the summary of an export on stderr and return the command's exit code."""
     for line in summary(result):
         print(line, file=sys.stderr)
     if result.interrupted_by is not None:
-        hint = "; run again with --resume to finish" if resume_hint else ""
-        print(f"interrupted: {result.ids_total_done:,} IDs done{hint}", file=sys.stderr)
+        done = f"interrupted: {result.ids_total_done:,} IDs done"
+        print(f"{done}; {resume_hint}", file=sys.stderr)
         return exit_code_for_signal(result.interrupted_by)
     return EXIT_FAILED_IDS if result.ids_failed else EXIT_OK
 

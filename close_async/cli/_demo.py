@@ -1,7 +1,8 @@
 """``close-async demo``: the export, end to end, against an embedded fake Close.
 
 No API key and no network: a seeded ``FakeClose`` with latency and a rate limit runs in the
-same event loop, and the export runs the same code as ``subscriptions export``.
+same event loop, and the export runs the same code as ``subscriptions export``. Without
+``--out`` everything goes to a temporary folder, removed at the end.
 """
 
 from __future__ import annotations
@@ -18,24 +19,22 @@ from ._errors import EXIT_OK, UsageError
 from ._export import ExportResult, failed_path, journal_path
 from ._formats import export_format
 
-__all__ = ["DEMO_LEADS", "DEMO_LATENCY", "DEMO_RATE_LIMIT", "DEMO_SEED", "demo", "ids_path"]
-
-DEMO_LEADS = 1500
-DEMO_SEED = 1
-DEMO_LATENCY = 0.02
-# Requests per second per endpoint group: low enough that the rate limit, not the machine,
-# sets the pace (1,500 leads take about 1,560 requests: some 15 s; the export itself needs
-# under 2 s of CPU), so the demo shows the client keeping to the limit.
-DEMO_RATE_LIMIT = 100
+__all__ = ["demo", "ids_path"]
 
 
 def demo(args: argparse.Namespace) -> int:
     """Export every lead's subscriptions from an embedded fake Close and tell what happened."""
-    if args.out is not None:
-        for path in (args.out, ids_path(args.out)):
+    out: Path | None = args.out
+    if out is None:
+        if args.resume:
+            raise UsageError("--resume finishes a demo export kept with --out: pass that --out")
+        with tempfile.TemporaryDirectory(prefix="close-async-demo-") as folder:
+            return asyncio.run(_demo(args, Path(folder) / "subscriptions.jsonl", kept=False))
+    if not args.resume:
+        for path in (out, ids_path(out)):
             if path.exists():
-                raise UsageError(f"{path} exists: choose another --out")
-    return asyncio.run(_demo(args))
+                raise UsageError(f"{path} exists: choose another --out, or pass --resume")
+    return asyncio.run(_demo(args, out, kept=True))
 
 
 def ids_path(out: Path) -> Path:
@@ -43,7 +42,7 @@ def ids_path(out: Path) -> Path:
     return out.with_name(out.name + ".ids")
 
 
-async def _demo(args: argparse.Namespace) -> int:
+async def _demo(args: argparse.Namespace, out: Path, *, kept: bool) -> int:
     from ..testing import FakeClose
 
     try:
@@ -52,9 +51,6 @@ async def _demo(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out: Path | None = args.out
-    if out is None:  # a folder of its own, kept afterwards so the output can be read
-        out = Path(tempfile.mkdtemp(prefix="close-async-demo-")) / "subscriptions.jsonl"
     ids = ids_path(out)
     print(
         f"Exporting the sequence subscriptions of {args.leads:,} leads from a fake Close "
@@ -70,19 +66,28 @@ async def _demo(args: argparse.Namespace) -> int:
             out=out,
             format=export_format(out, args.format),
             concurrency=args.concurrency,
+            resume=args.resume,
             progress=args.progress,
         )
         async with CloseClient(fake.api_key, base_url=fake.url) as close:
             result = await export(close, job)
         served = fake.stats.requests
     if result.interrupted_by is not None:
-        return report_export(result, resume_hint=False)
-    for line in _report(result, args=args, served=served, ids=ids):
+        hint = (
+            "run the same command with --resume to finish"
+            if kept
+            else "the temporary output is removed; pass --out FILE to keep one that "
+            "--resume can finish"
+        )
+        return report_export(result, resume_hint=hint)
+    for line in _report(result, args=args, served=served, ids=ids if kept else None):
         print(line)
     return EXIT_OK
 
 
-def _report(result: ExportResult, *, args: argparse.Namespace, served: int, ids: Path) -> list[str]:
+def _report(
+    result: ExportResult, *, args: argparse.Namespace, served: int, ids: Path | None
+) -> list[str]:
     elapsed = result.elapsed
     rate = result.written / elapsed if elapsed > 0 else 0.0
     lines = [
@@ -98,11 +103,19 @@ def _report(result: ExportResult, *, args: argparse.Namespace, served: int, ids:
         f"Rate limit: {args.rate_limit} requests/s, so those requests needed at least "
         f"{floor} s; the client waits for the next window instead of drawing 429s."
     )
+    serves = f"close-async fake-server --leads {args.leads} --seed {args.seed}"
+    if ids is None:
+        lines.append(
+            "Output: removed with its temporary folder (pass --out FILE to keep it). "
+            f"`{serves} --write-ids FILE` serves the same leads, to try "
+            "`close-async subscriptions export` against it."
+        )
+        return lines
     if result.ids_failed:
         lines.append(f"Failed: {result.ids_failed:,} leads, listed in {failed_path(result.out)}.")
     lines += [
         f"Output: {result.out} (journal of finished leads: {journal_path(result.out)}).",
-        f"Lead IDs: {ids} (what `close-async fake-server --leads {args.leads} --seed "
-        f"{args.seed}` serves, to try `close-async subscriptions export` against it).",
+        f"Lead IDs: {ids} (what `{serves}` serves, to try `close-async subscriptions export` "
+        "against it).",
     ]
     return lines

@@ -22,11 +22,11 @@ from .. import unstructure
 from .._models import SequenceSubscription
 
 __all__ = [
-    "EXPORT_FORMATS",
     "LIST_SEPARATOR",
     "SEQUENCE_COLUMNS",
     "SUBSCRIPTION_COLUMNS",
     "SUBSCRIPTION_TABLE_COLUMNS",
+    "TABLE_WIDTH",
     "CsvEncoder",
     "JsonlEncoder",
     "RecordEncoder",
@@ -39,7 +39,6 @@ __all__ = [
     "table",
 ]
 
-EXPORT_FORMATS: Final = ("jsonl", "csv")
 LIST_SEPARATOR: Final = ";"
 
 #: The CSV columns: the subscription model's fields, in its order.
@@ -56,6 +55,9 @@ SUBSCRIPTION_TABLE_COLUMNS: Final = (
     "date_created",
 )
 SEQUENCE_COLUMNS: Final = ("id", "name", "status", "timezone", "steps", "date_created")
+#: The most characters a table's line takes.
+TABLE_WIDTH: Final = 120
+_MIN_COLUMN = 12
 
 
 def json_text(model: object) -> str:
@@ -137,14 +139,39 @@ def _table_cell(value: Any) -> str:
     return _cell(value)
 
 
-def table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    """Return rows of JSON values as aligned text columns under a header."""
+def table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, width: int = TABLE_WIDTH
+) -> str:
+    """Return rows of JSON values as aligned text columns under a header, ``width`` wide at
+    most: the widest columns (Close's IDs are 40-odd characters) are narrowed, and their
+    cells cut in the middle (``sub_WzfZ3x…eVHQXH``). JSONL and CSV keep every value whole."""
     lines = [list(columns)] + [[_table_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+    widths = _fit([max(len(line[i]) for line in lines) for i in range(len(columns))], width)
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        "  ".join(
+            _elide(cell, size).ljust(size) for cell, size in zip(line, widths, strict=True)
+        ).rstrip()
         for line in lines
     )
+
+
+def _fit(widths: list[int], width: int) -> list[int]:
+    """Narrow the widest columns, one character at a time, until the line fits ``width``
+    (columns stop at ``_MIN_COLUMN``: a table of many columns may stay wider)."""
+    widths = list(widths)
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= _MIN_COLUMN:
+            break
+        widths[widest] -= 1
+    return widths
+
+
+def _elide(cell: str, size: int) -> str:
+    if len(cell) <= size:
+        return cell
+    tail = (size - 1) // 2
+    return f"{cell[: size - 1 - tail]}…{cell[len(cell) - tail :]}"
 
 
 def sequence_row(model: object) -> dict[str, Any]:

@@ -37,8 +37,14 @@ def show_progress(choice: bool | None) -> bool:
 
 
 def postfix(progress: Progress) -> str:
-    """Return the bar's tail: subscriptions, requests per second and 429s so far."""
-    rate = progress.requests / progress.elapsed if progress.elapsed > 0 else 0.0
+    """Return the bar's tail: subscriptions, requests per second and 429s so far.
+
+    The rate counts the second under way as a whole one. A rate limit lets a window's
+    requests go at its start, so requests / elapsed reads up to twice the limit just after
+    a window opens (200 requests at 1.01 s under 100/s), as if the client broke it; counted
+    this way, requests that keep to a limit of L per second never read above L.
+    """
+    rate = progress.requests / (progress.elapsed + 1.0)
     return f"{progress.items:,} subs, {rate:.0f} req/s, {progress.rate_limited} 429s"
 
 
@@ -66,9 +72,14 @@ class ProgressBar:
             self._bar = _make_bar(total)
 
     def __enter__(self) -> ProgressBar:
-        if self._bar is not None:
+        logger = logging.getLogger("close_async")
+        # Only when -v sends the logger to the console: tqdm's redirect adds a handler of
+        # its own either way, which would print every retry (the logger runs at INFO, for
+        # the first-retry notice, which already writes above the bar).
+        shown = any(type(h) is logging.StreamHandler for h in logger.handlers)
+        if self._bar is not None and shown:
             redirect = _tqdm("tqdm.contrib.logging").logging_redirect_tqdm
-            self._logging.enter_context(redirect(loggers=[logging.getLogger("close_async")]))
+            self._logging.enter_context(redirect(loggers=[logger]))
         return self
 
     def __exit__(

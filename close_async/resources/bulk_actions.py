@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._enums import BulkActionStatus, BulkActionType, ContactPreference
-from .._exceptions import BulkActionError, BulkActionTimeoutError
+from .._exceptions import BulkActionError, BulkActionPausedError, BulkActionTimeoutError
 from .._models import BulkSequenceSubscriptionAction
+from .._pagination import Items
 from .._params import (
     build_body,
     check_id,
@@ -53,13 +54,13 @@ def required_fields(action_type: str) -> tuple[str, ...]:
 
 
 class BulkSequenceSubscriptions(Resource):
-    """Start, list, read and wait for bulk sequence-subscription actions."""
+    """Start, list, read, pause, resume and wait for bulk sequence-subscription actions."""
 
     collection = "bulk_action/sequence_subscription/"
 
     def list(
         self, *, page_size: int = 100, limit: int | None = None
-    ) -> AsyncIterator[BulkSequenceSubscriptionAction]:
+    ) -> Items[BulkSequenceSubscriptionAction]:
         """Iterate over the organization's bulk sequence-subscription actions."""
         size = check_page_size(page_size)
         cap = check_limit(limit)
@@ -125,6 +126,23 @@ class BulkSequenceSubscriptions(Resource):
         fields.update((k, v) for k, v in given.items() if v is not None)
         return await self._create(_Action, build_body(fields, extra))
 
+    async def pause(self, id: str) -> BulkSequenceSubscriptionAction:
+        """Pause a bulk action in progress; it stops until ``resume(id)``.
+
+        Close's bulk-actions page says to send ``{"status": "paused"}``; that it goes as a PUT
+        to the action's own URL, like every other change in Close's API, is not documented
+        by Close.
+        """
+        return await self._update(_Action, id, {"status": BulkActionStatus.PAUSED.value})
+
+    async def resume(self, id: str) -> BulkSequenceSubscriptionAction:
+        """Resume a paused bulk action (status ``resuming``, then it goes on).
+
+        Close accepts this within 7 days of the pause. Sent as ``{"status": "resuming"}``
+        (a PUT to the action's URL, as ``pause``).
+        """
+        return await self._update(_Action, id, {"status": BulkActionStatus.RESUMING.value})
+
     async def wait(
         self,
         id: str,
@@ -136,9 +154,11 @@ class BulkSequenceSubscriptions(Resource):
         """Poll a bulk action until it is done; return its final state.
 
         Polls start every ``poll_interval`` seconds and slow down (x1.5) to
-        ``max_poll_interval``. Raises BulkActionError if the action ends in ``error``, and
-        BulkActionTimeoutError (the action goes on at Close) when ``timeout`` seconds pass
-        first; ``timeout=None`` waits for as long as it takes.
+        ``max_poll_interval``. Raises BulkActionError if the action ends in ``error``,
+        BulkActionPausedError as soon as it is seen ``paused`` (a paused action does not
+        finish by itself: waiting would only run out the clock), and BulkActionTimeoutError
+        (the action goes on at Close) when ``timeout`` seconds pass first; ``timeout=None``
+        waits for as long as it takes.
         """
         check_id(id)
         if timeout is not None and not timeout > 0:
@@ -156,6 +176,14 @@ class BulkSequenceSubscriptions(Resource):
                     f"bulk action {id} ({action.action_type}) ended in status 'error' after "
                     f"{action.n_leads_processed or 0} of {action.n_leads or '?'} leads; see "
                     "its details in Close",
+                    action=action,
+                )
+            if action.status == BulkActionStatus.PAUSED:
+                raise BulkActionPausedError(
+                    f"bulk action {id} ({action.action_type}) is paused after "
+                    f"{action.n_leads_processed or 0} of {action.n_leads or '?'} leads: it will "
+                    "not finish until resumed; call resume() (within 7 days of the pause), "
+                    "then wait() again",
                     action=action,
                 )
             left = None if deadline is None else deadline - time.monotonic()

@@ -5,12 +5,12 @@ https://developer.close.com/api/resources/sequences
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._enums import SequenceStatus
 from .._fields import check_fields
 from .._models import Schedule, Sequence, SequenceStep
+from .._pagination import Items
 from .._params import (
     NOT_GIVEN,
     NotGiven,
@@ -55,7 +55,7 @@ class Sequences(Resource):
         page_size: int = 100,
         limit: int | None = None,
         fields: Iterable[str] | None = None,
-    ) -> AsyncIterator[Sequence]:
+    ) -> Items[Sequence]:
         """Iterate over the organization's sequences, across all pages.
 
         ``fields`` asks Close for those fields only (``id`` is always added): the models
@@ -78,22 +78,22 @@ class Sequences(Resource):
         timezone: str | None = None,
         schedule: _ScheduleLike | None = None,
         steps: Iterable[_StepLike] = (),
-        status: SequenceStatus | str | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> Sequence:
         """Create a sequence.
 
         ``timezone`` is an IANA name (``"America/Los_Angeles"``); ``schedule`` a
-        ``Schedule`` or ``{"ranges": [{"weekday": 1, "start": "09:00", "end": "16:59"}]}``;
-        ``steps`` a list of ``SequenceStep`` or dicts, in order.
+        ``Schedule`` or ``{"ranges": [{"weekday": 1, "start": "09:00", "end": "16:59"}]}``
+        (Close's example; its weekday numbering is not documented by Close); ``steps`` a
+        list of ``SequenceStep`` or dicts, in order. A sequence's ``status`` comes back in
+        its answers, but setting it is not documented by Close, so there is no argument for
+        it: ``extra={"status": ...}`` sends it at your own risk.
         """
         fields: dict[str, object] = {"name": check_text(name, "name"), "steps": _steps(steps)}
         if timezone is not None:
             fields["timezone"] = check_text(timezone, "timezone")
         if schedule is not None:
             fields["schedule"] = _schedule(schedule)
-        if status is not None:
-            fields["status"] = check_text(status, "status")
         return await self._create(Sequence, build_body(fields, extra))
 
     async def update(
@@ -104,13 +104,13 @@ class Sequences(Resource):
         timezone: str | NotGiven = NOT_GIVEN,
         schedule: _ScheduleLike | NotGiven | None = NOT_GIVEN,
         steps: Iterable[_StepLike] | NotGiven = NOT_GIVEN,
-        status: SequenceStatus | str | NotGiven = NOT_GIVEN,
         extra: Mapping[str, Any] | None = None,
     ) -> Sequence:
         """Change some fields of a sequence; only the arguments given are sent.
 
         Careful with ``steps``: Close deletes the existing steps the list leaves out. Keep
-        a step by listing it as ``{"id": "seqstep_..."}``.
+        a step by listing it as ``{"id": "seqstep_..."}``. Pausing a whole sequence with
+        ``status`` is not documented by Close (see ``create``).
         """
         check_id(id)
         fields: dict[str, object] = {
@@ -118,7 +118,6 @@ class Sequences(Resource):
             "timezone": timezone if timezone is NOT_GIVEN else check_text(timezone, "timezone"),
             "schedule": schedule if schedule is NOT_GIVEN else _schedule(schedule),
             "steps": steps if steps is NOT_GIVEN else _steps(steps),
-            "status": status if status is NOT_GIVEN else check_text(status, "status"),
         }
         return await self._update(Sequence, id, build_body(fields, extra))
 

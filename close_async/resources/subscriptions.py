@@ -5,12 +5,13 @@ https://developer.close.com/api/resources/sequences (the subscription pages).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._enums import SubscriptionStatus
 from .._fields import check_fields
 from .._models import SequenceSubscription
+from .._pagination import Items
 from .._params import (
     NOT_GIVEN,
     NotGiven,
@@ -47,7 +48,7 @@ class SequenceSubscriptions(Resource):
         page_size: int = 100,
         limit: int | None = None,
         fields: Iterable[str] | None = None,
-    ) -> AsyncIterator[SequenceSubscription]:
+    ) -> Items[SequenceSubscription]:
         """Iterate over the subscriptions matching the filters, across all pages.
 
         Give at least one of ``lead_id``, ``contact_id``, ``sequence_id`` (several are
@@ -114,28 +115,34 @@ class SequenceSubscriptions(Resource):
         *,
         sequence_id: str,
         contact_id: str,
-        sender_account_id: str,
-        sender_name: str,
-        sender_email: str,
+        sender_account_id: str | None = None,
+        sender_name: str | None = None,
+        sender_email: str | None = None,
         contact_email: str | None = None,
         calls_assigned_to: Iterable[str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> SequenceSubscription:
         """Subscribe a contact to a sequence.
 
-        ``contact_email`` picks which of the contact's addresses gets the emails;
-        ``calls_assigned_to`` lists the users who get the call steps. ``extra`` sends
-        fields this release does not name. Not retried on a timeout or a dropped
-        connection: the subscribe may have happened, and a second one would be refused
-        (or, worse, succeed); check with ``list(contact_id=...)`` before trying again.
+        The ``sender_*`` fields say who the emails come from (an email account, a name and
+        an address); ``contact_email`` picks which of the contact's addresses gets them;
+        ``calls_assigned_to`` lists the users who get the call steps. Close's docs mark
+        none of these required, so they are sent only when given: if Close needs one for
+        this sequence, it answers 400 (``BadRequestError`` with ``.field_errors``).
+        ``extra`` sends fields this release does not name. Not retried on a timeout or a
+        dropped connection: the subscribe may have happened, and a second one would be
+        refused (or, worse, succeed); check with ``list(contact_id=...)`` before trying
+        again.
         """
         fields: dict[str, object] = {
             "sequence_id": check_id(sequence_id, "sequence_id"),
             "contact_id": check_id(contact_id, "contact_id"),
-            "sender_account_id": check_id(sender_account_id, "sender_account_id"),
-            "sender_name": check_text(sender_name, "sender_name"),
-            "sender_email": check_text(sender_email, "sender_email"),
         }
+        if sender_account_id is not None:
+            fields["sender_account_id"] = check_id(sender_account_id, "sender_account_id")
+        for name, value in (("sender_name", sender_name), ("sender_email", sender_email)):
+            if value is not None:
+                fields[name] = check_text(value, name)
         if contact_email is not None:
             fields["contact_email"] = check_text(contact_email, "contact_email")
         if calls_assigned_to is not None:
@@ -175,7 +182,11 @@ class SequenceSubscriptions(Resource):
         return await self.update(id, status=SubscriptionStatus.PAUSED)
 
     async def resume(self, id: str) -> SequenceSubscription:
-        """Resume a paused subscription (``status="active"``)."""
+        """Restart a subscription (``status="active"``), as Close describes it.
+
+        Close requires a plan that includes Workflow runs for this and answers 400
+        (``BadRequestError``) otherwise; pausing works on every plan.
+        """
         return await self.update(id, status=SubscriptionStatus.ACTIVE)
 
     async def delete(self, id: str) -> None:

@@ -142,13 +142,20 @@ _Handler = Callable[[str, Mapping[str, str], bytes], ApiResponse]
 class CloseApi:
     """Serve the Sequences, Sequence Subscriptions and bulk subscription endpoints.
 
-    `on_bulk_action` is called with the id of each bulk action created; the server uses it to
-    move the action through `processing` to `done` over time.
+    `on_bulk_action` is called with the id of each bulk action created or resumed; the server
+    uses it to move the action through `processing` to `done` over time. `on_bulk_pause` is
+    called with the id of an action paused: the server stops moving it on.
     """
 
-    def __init__(self, state: FakeState, on_bulk_action: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        state: FakeState,
+        on_bulk_action: Callable[[str], None],
+        on_bulk_pause: Callable[[str], None] = lambda _: None,
+    ) -> None:
         self.state = state
         self._on_bulk_action = on_bulk_action
+        self._on_bulk_pause = on_bulk_pause
         # (resource, is_one_object, method) -> handler(object_id, query, body)
         self._routes: dict[tuple[str, bool, str], _Handler] = {
             ("sequence", False, "GET"): self._list_sequences,
@@ -164,6 +171,7 @@ class CloseApi:
             ("bulk_action/sequence_subscription", False, "GET"): self._list_bulk_actions,
             ("bulk_action/sequence_subscription", False, "POST"): self._create_bulk_action,
             ("bulk_action/sequence_subscription", True, "GET"): self._get_bulk_action,
+            ("bulk_action/sequence_subscription", True, "PUT"): self._update_bulk_action,
         }
 
     def handle(
@@ -227,18 +235,24 @@ class CloseApi:
 
     def _create_subscription(self, _: str, __: Mapping[str, str], body: bytes) -> ApiResponse:
         data = _json_object(body)
-        required = ("sequence_id", "contact_id", "sender_account_id", "sender_email", "sender_name")
+        # Close's docs mark no field of this body required. Without a sequence and a contact
+        # there is nothing to subscribe; the sender fields, when left out, are the default
+        # user's here (what Close does then is not documented).
+        required = ("sequence_id", "contact_id")
+        senders = ("sender_account_id", "sender_email", "sender_name")
         errors = {f: REQUIRED for f in required if not data.get(f)}
-        errors.update(_type_errors(data, (*required, "contact_email"), ("calls_assigned_to",)))
+        errors.update(
+            _type_errors(data, (*required, *senders, "contact_email"), ("calls_assigned_to",))
+        )
         if errors:
             raise field_errors(errors)
         sub_id = self.state.create_subscription(
             sequence_id=data["sequence_id"],
             contact_id=data["contact_id"],
             contact_email=data.get("contact_email"),
-            sender_account_id=data["sender_account_id"],
-            sender_email=data["sender_email"],
-            sender_name=data["sender_name"],
+            sender_account_id=data.get("sender_account_id"),
+            sender_email=data.get("sender_email"),
+            sender_name=data.get("sender_name"),
             calls_assigned_to=data.get("calls_assigned_to") or (),
         )
         return ApiResponse(
@@ -316,6 +330,30 @@ class CloseApi:
         bulk_id = self.state.create_bulk_action(data)
         self._on_bulk_action(bulk_id)
         return ApiResponse(200, self.state.bulk_action_json(bulk_id) or "")
+
+    def _update_bulk_action(self, bulk_id: str, _: Mapping[str, str], body: bytes) -> ApiResponse:
+        # Close documents pausing ({"status": "paused"}) and resuming ({"status": "resuming"},
+        # within 7 days: not modelled) an action in progress, nothing else. What Close answers
+        # for other changes is not documented: the fake refuses them with a 400.
+        action = self.state.bulk_action(bulk_id)
+        if action is None:
+            return _not_found()
+        status = _json_object(body).get("status")
+        if status not in _BULK_TRANSITIONS:
+            raise field_errors({"status": invalid_choice(status)})
+        if action["status"] not in _BULK_TRANSITIONS[status]:
+            raise flat_error(f"A bulk action in status {action['status']} cannot be {status}.")
+        self.state.update_bulk_action(bulk_id, {"status": status})
+        notify = self._on_bulk_pause if status == "paused" else self._on_bulk_action
+        notify(bulk_id)
+        return _found(self.state.bulk_action_json(bulk_id))
+
+
+# The status a bulk action may be set to -> the statuses it may have before.
+_BULK_TRANSITIONS = {
+    "paused": frozenset({"created", "loading", "processing", "resuming"}),
+    "resuming": frozenset({"paused"}),
+}
 
 
 def _found(body: str | None) -> ApiResponse:

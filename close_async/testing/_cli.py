@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import signal
@@ -17,9 +16,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATORS
-from ._faults import FaultRates
 
-if TYPE_CHECKING:  # the server (aiohttp.web) loads when one is built, not for --help
+# The server (aiohttp.web), its faults and asyncio load when a fake is built or served, not
+# for `--help` (`close-async --help` adds the options below to its own parser).
+if TYPE_CHECKING:
     from ._fake import FakeClose
 
 
@@ -63,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def fake_from_args(args: argparse.Namespace) -> FakeClose:
     """Build a `FakeClose` from parsed arguments (raises ValueError for bad values)."""
     from ._fake import FakeClose
+    from ._faults import FaultRates
 
     return FakeClose(
         leads=args.leads,
@@ -94,6 +95,8 @@ async def serve(fake: FakeClose) -> None:
 
     On exit, prints the counters as one `STATS=<json>` line to stderr.
     """
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     async with fake:
@@ -127,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))  # Exits with status 2.
     try:
+        import asyncio
+
         asyncio.run(serve(fake))
     except OSError as exc:  # Typically: the port is already in use.
         print(f"error: {exc}", file=sys.stderr)

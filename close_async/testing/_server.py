@@ -92,7 +92,7 @@ class FakeServer:
         options: ServerOptions,
         rng: random.Random,
     ) -> None:
-        self.api = CloseApi(state, self._schedule_bulk_action)
+        self.api = CloseApi(state, self._schedule_bulk_action, self._stop_bulk_action)
         self.state = state
         self.credentials = credentials
         self.limiter = limiter
@@ -104,7 +104,8 @@ class FakeServer:
         self._runner: web.ServerRunner | None = None
         self._listener: socket.socket | None = None
         self._closing: asyncio.Event | None = None
-        self._timers: set[asyncio.TimerHandle] = set()
+        # Each bulk action in progress -> the timers that move it on.
+        self._timers: dict[str, tuple[asyncio.TimerHandle, ...]] = {}
 
     async def start(self, host: str, port: int) -> int:
         """Start listening and return the bound port."""
@@ -131,9 +132,8 @@ class FakeServer:
             return
         assert self._closing is not None
         self._closing.set()
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        for bulk_id in list(self._timers):
+            self._stop_bulk_action(bulk_id)
         await self._stop_accepting()
         await runner.cleanup()
 
@@ -277,18 +277,25 @@ class FakeServer:
             await asyncio.sleep(base * self._rng.uniform(0.75, 1.25))
 
     def _schedule_bulk_action(self, bulk_id: str) -> None:
-        # Close runs bulk actions in the background: created -> processing -> done.
+        # Close runs bulk actions in the background: created (or resuming) -> processing ->
+        # done. A resumed action starts that course again.
         seconds = self._options.bulk_action_seconds
         loop = asyncio.get_running_loop()
 
         def processing() -> None:
-            self._timers.discard(first)
             self.state.update_bulk_action(bulk_id, {"status": "processing"})
 
         def done() -> None:
-            self._timers.discard(second)
+            self._timers.pop(bulk_id, None)
             complete_bulk_action(self.state, bulk_id)
 
-        first = loop.call_later(seconds / 2, processing)
-        second = loop.call_later(seconds, done)
-        self._timers.update((first, second))
+        self._stop_bulk_action(bulk_id)
+        self._timers[bulk_id] = (
+            loop.call_later(seconds / 2, processing),
+            loop.call_later(seconds, done),
+        )
+
+    def _stop_bulk_action(self, bulk_id: str) -> None:
+        # A paused action stays as it is until resumed.
+        for timer in self._timers.pop(bulk_id, ()):
+            timer.cancel()

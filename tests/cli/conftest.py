@@ -99,6 +99,11 @@ def write_ids(path: Path, ids: Sequence[str]) -> Path:
     return path
 
 
+def journal_ids(path: Path) -> list[str]:
+    """The IDs of a journal (``ID<TAB>records`` a line, or just ``ID``)."""
+    return [line.split("\t")[0] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
 def expected_ids(fake: FakeClose, leads: Sequence[str]) -> set[str]:
     """The ids of every subscription of ``leads`` in ``fake``."""
     return {sub["id"] for lead in leads for sub in fake.state.subscriptions(lead_id=lead)}

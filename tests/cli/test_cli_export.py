@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,16 @@ import pytest
 from close_async.cli._formats import SUBSCRIPTION_COLUMNS
 from close_async.testing import FakeClose, Fault
 
-from .conftest import Ran, StartFake, expected_ids, jsonl_records, lead_ids, point_at, write_ids
+from .conftest import (
+    Ran,
+    StartFake,
+    expected_ids,
+    journal_ids,
+    jsonl_records,
+    lead_ids,
+    point_at,
+    write_ids,
+)
 
 CLI = Callable[..., Ran]
 
@@ -209,6 +219,44 @@ def test_resume_of_a_finished_export_changes_nothing(
     assert "60 skipped (done by an earlier run)" in ran.err
 
 
+def test_resume_lists_again_what_the_output_lost_behind_the_journal(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    # What an OS crash could leave if the file system kept the journal and not the
+    # output's last records: the journal ahead of the output.
+    leads = lead_ids(big)
+    ids = write_ids(tmp_path / "ids.txt", leads)
+    out = tmp_path / "subs.jsonl"
+    assert export(cli, ids, out).code == 0
+    lines = out.read_text(encoding="utf-8").splitlines(keepends=True)
+    lost = {json.loads(line)["lead_id"] for line in lines[-30:]}
+    out.write_text("".join(lines[:-30]), encoding="utf-8")
+    assert set(journal(out)) == set(leads)  # the journal still claims every lead
+    ran = export(cli, ids, out, "--resume")
+    assert ran.code == 0, ran.err
+    records = [r["id"] for r in jsonl_records(out)]
+    assert len(records) == len(set(records))  # nothing twice
+    assert set(records) == expected_ids(big, leads)  # nothing dropped
+    assert f"{len(lost):,} listed again" in ran.err
+
+
+def test_an_empty_input_says_so(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    out = tmp_path / "subs.jsonl"
+    ran = export(cli, write_ids(tmp_path / "ids.txt", []), out)
+    assert ran.code == 2
+    assert "ids.txt holds no IDs" in ran.err
+    assert not out.exists()
+
+
+def test_an_empty_stdin_says_so(
+    cli: CLI, big: FakeClose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n# nothing\n"))
+    ran = cli("subscriptions", "export", "--lead-ids", "-", "--out", tmp_path / "s.jsonl")
+    assert ran.code == 2
+    assert "stdin holds no IDs" in ran.err
+
+
 def test_resume_without_an_output_starts_one(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
     leads = lead_ids(big)
     out = tmp_path / "subs.jsonl"
@@ -241,6 +289,31 @@ def test_the_progress_bar_shows_ids_subscriptions_and_429s(
     assert " 429s" in ran.err
 
 
+def test_with_the_bar_the_first_retry_alone_is_reported(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    big.inject("GET", "sequence_subscription", ["503", "503", "503"])
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big)[:5])
+    ran = cli(
+        "subscriptions", "export", "--lead-ids", ids, "--out", tmp_path / "s.jsonl", "--progress"
+    )
+    assert ran.code == 0, ran.err
+    assert ran.err.count("Retrying ") == 1, ran.err
+    big.inject("GET", "sequence_subscription", ["503", "503"])
+    verbose = cli(
+        "-v",
+        "subscriptions",
+        "export",
+        "--lead-ids",
+        ids,
+        "--out",
+        tmp_path / "v.jsonl",
+        "--progress",
+    )
+    assert verbose.code == 0, verbose.err
+    assert verbose.err.count("close-async: INFO: Retrying ") == 2, verbose.err
+
+
 def test_without_tqdm_the_bar_is_a_clear_usage_error(
     cli: CLI, big: FakeClose, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,4 +328,5 @@ def test_without_tqdm_the_bar_is_a_clear_usage_error(
 
 
 def journal(out: Path) -> list[str]:
-    return out.with_name(out.name + ".done").read_text(encoding="utf-8").splitlines()
+    """The IDs of an export's journal (``ID<TAB>records`` a line)."""
+    return journal_ids(out.with_name(out.name + ".done"))

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from close_async import SequenceSubscription
+from close_async import Progress, SequenceSubscription
 from close_async._convert import structure
 from close_async.cli._commands import _stop_on_signals
 from close_async.cli._errors import UsageError, exit_code_for_signal
 from close_async.cli._export import ExportResult, ExportWriter, IdSource, read_ids, summary
 from close_async.cli._formats import SUBSCRIPTION_COLUMNS, CsvEncoder, jsonl_line, table
+from close_async.cli._progress import postfix
 
 
 def sub(id_: str, lead: str = "lead_1", **fields: object) -> SequenceSubscription:
@@ -42,12 +43,19 @@ def test_read_ids_strips_and_skips_blanks_and_comments() -> None:
 
 def test_id_source_counts_skips_done_and_sets_aside_bad_ids(tmp_path: Path) -> None:
     path = tmp_path / "ids.txt"
-    path.write_text("lead_a\nlead_b\nbad id?\nlead_c\n", encoding="utf-8")
+    path.write_text("lead_a\nlead_b\nbad id?\nlead_c\n..\n", encoding="utf-8")
     source = IdSource(str(path), done={"lead_b"})
     assert source.total == 2
     assert list(source) == ["lead_a", "lead_c"]
     assert source.skipped == 1
-    assert [value for value, _ in source.invalid] == ["bad id?"]
+    assert [value for value, _ in source.invalid] == ["bad id?", ".."]
+
+
+def test_an_input_without_ids_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_text("# nothing yet\n\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"ids\.txt holds no IDs: give one ID a line"):
+        IdSource(str(path))
 
 
 def test_id_source_from_stdin_has_no_total(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +73,7 @@ def test_the_journal_follows_the_records_it_vouches_for(tmp_path: Path) -> None:
     )
     with writer:
         writer.write(sub("sub_1"))
-        writer.id_done("lead_1")
+        writer.id_done("lead_1", 1)
         assert out.read_text() == ""  # buffered: neither records nor the journal yet
         assert (tmp_path / "out.jsonl.done").read_text() == ""
         writer.write(sub("sub_2", "lead_2"))
@@ -75,13 +83,73 @@ def test_the_journal_follows_the_records_it_vouches_for(tmp_path: Path) -> None:
             "sub_2",
             "sub_3",
         ]
-        assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\n"
-        writer.id_done("lead_2")
+        assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\t1\n"  # ID<TAB>records
+        writer.id_done("lead_2", 2)
         clock.now += 1.0  # time, too, makes a flush
-        writer.id_done("lead_3")
-        assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\nlead_2\nlead_3\n"
+        writer.id_done("lead_3", 0)
+        assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\t1\nlead_2\t2\nlead_3\t0\n"
         writer.write(sub("sub_4", "lead_4"))
     assert out.read_text().count("\n") == 4  # leaving flushes
+
+
+def test_records_reach_the_disk_before_the_journal_names_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An OS crash keeps what was fsynced: the output must be, before the journal is written.
+    out = tmp_path / "out.jsonl"
+    journal = tmp_path / "out.jsonl.done"
+    synced: list[tuple[int, str]] = []
+
+    def fsync(fd: int) -> None:
+        synced.append((len(out.read_text()), journal.read_text()))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with ExportWriter(out, fmt="jsonl", field="lead_id", resume=False) as writer:
+        writer.write(sub("sub_1"))
+        writer.id_done("lead_1", 1)
+        writer.flush()
+        writer.id_done("lead_2", 0)  # no records: nothing to sync
+        writer.flush()
+    assert synced == [(len(jsonl_line(sub("sub_1"))), "")]  # synced before the journal
+    assert journal.read_text() == "lead_1\t1\nlead_2\t0\n"
+
+
+def test_resume_lists_again_an_id_the_journal_claims_ahead_of_the_output(
+    tmp_path: Path,
+) -> None:
+    # The journal says lead_2 has 2 records, but the output lost one (an OS crash on a file
+    # system that kept the journal's end and not the output's).
+    out = tmp_path / "out.jsonl"
+    out.write_text(
+        jsonl_line(sub("sub_1", "lead_1")) + jsonl_line(sub("sub_2", "lead_2")), encoding="utf-8"
+    )
+    (tmp_path / "out.jsonl.done").write_text("lead_1\t1\nlead_2\t2\nlead_0\n", encoding="utf-8")
+    with ExportWriter(out, fmt="jsonl", field="lead_id", resume=True) as writer:
+        assert writer.done == {"lead_0", "lead_1"}  # lead_0: no count, trusted
+        assert writer.journal_ahead == 1
+        writer.write(sub("sub_2", "lead_2"))  # listed again: already there
+        writer.write(sub("sub_3", "lead_2"))  # the lost one
+        writer.id_done("lead_2", 2)
+    assert (writer.written, writer.skipped) == (1, 1)
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert ids == ["sub_1", "sub_2", "sub_3"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt", "found"),
+    [
+        ("out.csv", '{"id": "sub_1", "lead_id": "lead_1"}\n', "csv", "JSON Lines"),
+        ("out.jsonl", ",".join(SUBSCRIPTION_COLUMNS) + "\n", "jsonl", "CSV"),
+    ],
+)
+def test_resume_in_the_wrong_format_names_the_right_one(
+    tmp_path: Path, name: str, content: str, fmt: str, found: str
+) -> None:
+    out = tmp_path / name
+    out.write_text(content, encoding="utf-8")
+    other = "jsonl" if fmt == "csv" else "csv"
+    with pytest.raises(UsageError, match=f"holds {found}, not .*; pass --format {other}"):
+        ExportWriter(out, fmt=fmt, field="lead_id", resume=True).prepare()
 
 
 def test_resume_drops_a_partial_record_and_skips_written_ones(tmp_path: Path) -> None:
@@ -98,14 +166,14 @@ def test_resume_drops_a_partial_record_and_skips_written_ones(tmp_path: Path) ->
         assert (writer.kept, writer.dropped_partial) == (2, True)
         writer.write(sub("sub_2", "lead_2"))  # lead_2 was cut off: listed again
         writer.write(sub("sub_3", "lead_2"))
-        writer.id_done("lead_2")
+        writer.id_done("lead_2", 2)
     assert (writer.written, writer.skipped) == (1, 1)
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [
         "sub_1",
         "sub_2",
         "sub_3",
     ]
-    assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\nlead_2\n"
+    assert (tmp_path / "out.jsonl.done").read_text() == "lead_1\nlead_2\t2\n"
 
 
 def test_csv_resume_drops_a_row_cut_inside_a_quoted_cell(tmp_path: Path) -> None:
@@ -177,6 +245,32 @@ def test_table_aligns_columns_and_shortens_datetimes() -> None:
     ]
 
 
+def test_table_cuts_wide_columns_in_the_middle_to_fit() -> None:
+    rows = [{"id": "sub_" + "x" * 40 + "END", "status": "active"}]
+    lines = table(rows, ["id", "status"], width=30).splitlines()
+    assert max(len(line) for line in lines) <= 30
+    assert lines[1] == "sub_xxxxxxx…xxxxxxxEND  active"
+
+
+@pytest.mark.parametrize(("requests", "elapsed"), [(100, 0.02), (200, 1.01), (1500, 14.5)])
+def test_the_bar_never_reads_above_a_limit_that_was_kept(requests: int, elapsed: float) -> None:
+    # Under 100 requests/s, a window's requests go as it opens: 200 by 1.01 s is within the
+    # limit, yet 200 / 1.01 s would read as 198 req/s.
+    progress = Progress(
+        ids_done=0,
+        ids_failed=0,
+        ids_total=None,
+        items=0,
+        requests=requests,
+        retries=0,
+        rate_limited=0,
+        rate_limit_wait=0.0,
+        elapsed=elapsed,
+    )
+    rate = int(postfix(progress).split(" req/s")[0].rsplit(" ", 1)[1])
+    assert 0 < rate <= 100
+
+
 def test_summary_says_what_happened() -> None:
     result = ExportResult(
         out=Path("subs.jsonl"),
@@ -197,7 +291,7 @@ def test_summary_says_what_happened() -> None:
     for part in (
         "IDs: 10 done, 2 failed, 5 skipped",
         "1,000 written (7 kept from the earlier run, 3 skipped as already written)",
-        "requests: 20, retries: 1, 429s: 1",
+        "requests: 20, retries: 1, 429s: 1, waits for the rate limit: 0.5 s summed over requests",
         "500 subscriptions/s",
         "2 IDs listed in subs.jsonl.failed",
     ):

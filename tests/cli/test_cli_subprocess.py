@@ -17,6 +17,7 @@ from .conftest import (
     StartFake,
     cli_command,
     expected_ids,
+    journal_ids,
     jsonl_records,
     lead_ids,
     run_subprocess,
@@ -69,7 +70,7 @@ def test_ctrl_c_leaves_whole_records_and_resume_finishes_the_job(
     assert "interrupted: " in stderr
     assert "run again with --resume" in stderr
     first = jsonl_records(out)  # whole records only
-    journaled = (tmp_path / "subs.jsonl.done").read_text(encoding="utf-8").splitlines()
+    journaled = journal_ids(tmp_path / "subs.jsonl.done")
     assert set(journaled) < set(leads)
     assert {r["id"] for r in first} >= expected_ids(fake, journaled)
     assert len(first) < len(expected_ids(fake, leads))

@@ -156,15 +156,26 @@ def test_create_a_subscription(api: Api) -> None:
     assert (status, listed["data"]) == (200, [created])
 
 
+def test_subscribing_without_sender_fields_uses_the_default_user(api: Api) -> None:
+    # Close's docs mark none of them required; the fake fills in its default user's.
+    contact = a_contact(api.state)
+    body = {"sequence_id": api.state.sequences()[0]["id"], "contact_id": contact}
+    status, created = api.call("POST", SUBS, body)
+    assert status == 201, created
+    user = api.state.default_user
+    assert (created["sender_account_id"], created["sender_email"], created["sender_name"]) == (
+        user.email_account_id,
+        user.email,
+        user.name,
+    )
+
+
 def test_create_a_subscription_validates_like_close(api: Api) -> None:
     assert api.call("POST", SUBS, {}) == (
         400,
         {
             "errors": [],
-            "field-errors": dict.fromkeys(
-                ("sequence_id", "contact_id", "sender_account_id", "sender_email", "sender_name"),
-                "This field is required.",
-            ),
+            "field-errors": dict.fromkeys(("sequence_id", "contact_id"), "This field is required."),
         },
     )
     contact = a_contact(api.state)
@@ -172,6 +183,8 @@ def test_create_a_subscription_validates_like_close(api: Api) -> None:
     assert api.call("POST", SUBS, body)[1]["field-errors"] == {
         "calls_assigned_to": "Not a valid list."
     }
+    body = subscribe_body(api.state, contact, sender_name=7)
+    assert api.call("POST", SUBS, body)[1]["field-errors"] == {"sender_name": "Not a valid string."}
     body = subscribe_body(api.state, contact)
     assert api.call("POST", SUBS, body)[0] == 201
     assert api.call("POST", SUBS, body) == (
@@ -224,7 +237,7 @@ def test_delete_a_subscription(api: Api) -> None:
 
 def test_unknown_method_is_a_405(api: Api) -> None:
     assert api.call("DELETE", SUBS)[0] == 405
-    assert api.call("PUT", Route(BULK.resource, "bulk_x"), {})[0] == 405
+    assert api.call("DELETE", Route(BULK.resource, "bulk_x"))[0] == 405
 
 
 def test_sequences_crud(api: Api) -> None:
@@ -300,6 +313,30 @@ def bulk(api: Api, **body: Any) -> dict[str, Any]:
     assert api.started[-1] == created["id"]
     complete_bulk_action(api.state, created["id"])
     return api.call("GET", Route(BULK.resource, created["id"]))[1]  # type: ignore[no-any-return]
+
+
+def test_a_bulk_action_in_progress_can_be_paused_and_resumed(api: Api) -> None:
+    stopped: list[str] = []
+    api.api = CloseApi(api.state, api.started.append, stopped.append)
+    status, created = api.call("POST", BULK, {"action_type": "pause"})
+    assert status == 200
+    one = Route(BULK.resource, created["id"])
+    status, paused = api.call("PUT", one, {"status": "paused"})
+    assert (status, paused["status"]) == (200, "paused")
+    assert stopped == [created["id"]]  # the server stops moving it on
+    assert api.call("PUT", one, {"status": "paused"})[0] == 400  # paused already
+    status, resumed = api.call("PUT", one, {"status": "resuming"})
+    assert (status, resumed["status"]) == (200, "resuming")
+    assert api.started == [created["id"], created["id"]]  # and moves it on again
+    complete_bulk_action(api.state, created["id"])
+    assert api.call("PUT", one, {"status": "paused"}) == (
+        400,
+        {"error": "A bulk action in status done cannot be paused."},
+    )
+    assert api.call("PUT", one, {"status": "done"})[1]["field-errors"] == {
+        "status": '"done" is not a valid choice.'
+    }
+    assert api.call("PUT", Route(BULK.resource, "bulk_nope"), {"status": "paused"})[0] == 404
 
 
 def test_bulk_pause_and_resume_by_sequence() -> None:

@@ -1,0 +1,23 @@
+"""The client's defaults and the environment variables it reads, in a module of their own.
+
+They are plain constants, so the command line can show them in ``--help`` without loading
+the client (and with it aiohttp).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_RETRIES",
+    "ENV_API_KEY",
+    "ENV_BASE_URL",
+]
+
+DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
+#: Requests in flight at once for the whole client, unless ``max_concurrency`` says otherwise.
+DEFAULT_MAX_CONCURRENCY = 32
+#: Retries after the first attempt of a request, unless ``max_retries`` says otherwise.
+DEFAULT_MAX_RETRIES = 5
+ENV_API_KEY = "CLOSE_API_KEY"
+ENV_BASE_URL = "CLOSE_BASE_URL"

@@ -15,8 +15,8 @@ Each conversion knows its field, so a malformed payload fails with the JSON path
 offending value (``$.data[3].date_created``) without a second, slower pass.
 
 With ``fields=`` (Close's ``_fields``) a record holds only some fields: its model is then
-partial (see _models.py), built by a hook generated for just those fields, so that a record
-of 3 fields costs about a third of a full one.
+partial (see _models.py), built by a hook generated for just those fields: a subscription
+of 3 fields costs 0.40x the instructions of a full one (callgrind).
 """
 
 from __future__ import annotations

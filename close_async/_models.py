@@ -208,6 +208,10 @@ def _not_loaded(model: object, field: str) -> FieldNotLoadedError:
 
 _NOT_LOADED = object()  # stands for an absent field in the equality key of a partial model
 
+#: The class of each model's partial instances, filled in by each ``_Partial`` subclass: the
+#: models that ``fields=`` can be asked of.
+PARTIAL: dict[type[Any], type[Any]] = {}
+
 
 class _Partial:
     """What a model built from a partial record adds to its model (see above)."""
@@ -227,6 +231,7 @@ class _Partial:
         cls._names_ = frozenset(f.name for f in fields)
         cls._eq_names_ = tuple(f.name for f in fields if f.eq)
         cls._repr_names_ = tuple(f.name for f in fields if f.repr)
+        PARTIAL[model] = cls
 
     def __getattr__(self, name: str) -> Any:
         # Only called when the usual lookup failed: the field is absent, or no field at all.
@@ -256,6 +261,8 @@ class _Partial:
         return hash((self._model_, self._eq_key()))
 
 
+# One such class per model that ``fields=`` can be asked of (a module global, for pickle
+# to find it).
 class _PartialSequence(_Partial, Sequence):
     __slots__ = ()
 
@@ -267,16 +274,6 @@ class _PartialSequenceSubscription(_Partial, SequenceSubscription):
 class _PartialBulkSequenceSubscriptionAction(_Partial, BulkSequenceSubscriptionAction):
     __slots__ = ()
 
-
-#: The class of each model's partial instances (the models that ``fields=`` can be asked of).
-PARTIAL: Mapping[type[Any], type[Any]] = {
-    cls._model_: cls
-    for cls in (
-        _PartialSequence,
-        _PartialSequenceSubscription,
-        _PartialBulkSequenceSubscriptionAction,
-    )
-}
 
 _FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {}
 

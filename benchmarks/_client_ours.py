@@ -1,13 +1,15 @@
 """This client (close_async), as a user would write the job.
 
 ``list_many`` over the lead IDs with ``concurrency`` requests in flight and models parsed at
-the edge, or one ``list`` of a long list. Requests, retries and 429s are the client's own
-counters (``run.progress``, ``close.stats``); the runner also has the server's.
+the edge, one ``list`` of a long list, or one ``list`` per lead with ``fields=``. Requests,
+retries and 429s are the client's own counters (``run.progress``, ``close.stats``); the
+runner also has the server's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
 from _common import Json, Meter
@@ -70,6 +72,47 @@ async def list_one(url: str, api_key: str, lead_id: str, *, prefetch: int | None
         **work,
         "subscriptions": count,
         "ids": 1,
+        "failed_ids": 0,
+        "client_requests": stats.requests,
+        "client_429": stats.rate_limited,
+        "retries": stats.retries,
+        "rate_limit_wait_s": stats.rate_limit_wait,
+    }
+
+
+async def list_each(
+    url: str,
+    api_key: str,
+    ids: Iterable[str],
+    *,
+    concurrency: int,
+    fields: Sequence[str] | None,
+) -> Json:
+    """List each lead with ``list(lead_id=..., fields=fields)``, ``concurrency`` leads at once.
+
+    (``fields=`` is on ``list`` and ``get``; once ``list_many`` takes it too, this can be
+    ``fan_out`` with ``fields=``.)
+    """
+    meter = Meter()
+    async with _client(url, api_key, concurrency=concurrency, prefetch=None) as close:
+        subs = close.sequence_subscriptions
+        room = asyncio.Semaphore(concurrency)
+
+        async def one(lead_id: str) -> int:
+            async with room:
+                count = 0
+                async for _ in subs.list(lead_id=lead_id, fields=fields):
+                    count += 1
+                return count
+
+        meter.start()
+        counts = await asyncio.gather(*(one(lead_id) for lead_id in ids))
+        work = meter.stop()
+        stats = close.stats.snapshot()
+    return {
+        **work,
+        "subscriptions": sum(counts),
+        "ids": len(counts),
         "failed_ids": 0,
         "client_requests": stats.requests,
         "client_429": stats.rate_limited,

@@ -5,6 +5,7 @@
     python benchmarks/_clients.py bare ...          # aiohttp + json
     python benchmarks/_clients.py ours --list LEAD_ID --prefetch 1
     python benchmarks/_clients.py ours --ids-file known.txt --generate 100000
+    python benchmarks/_clients.py ours --ids-file ids.txt --each --fields id,lead_id,status
 
 One process per client and run, so that CPU time and peak memory are the client's alone.
 Only the chosen client's modules are imported (the official client's process never loads
@@ -40,6 +41,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--prefetch", type=int, default=None, help="ours: pages fetched ahead")
     parser.add_argument(
+        "--each", action="store_true", help="ours: one list() per lead instead of list_many"
+    )
+    parser.add_argument(
+        "--fields", default=None, help="ours with --each: fields= of each list(), comma-separated"
+    )
+    parser.add_argument(
         "--json",
         choices=("auto", "json", "orjson"),
         default="auto",
@@ -52,6 +59,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("give --ids-file or --list")
     if args.list is not None and args.client != "ours":
         parser.error("--list is for ours only")
+    if (args.each or args.fields is not None) and (args.client != "ours" or args.list):
+        parser.error("--each and --fields are for ours with --ids-file")
+    if args.fields is not None and not args.each:
+        parser.error("--fields needs --each")
     return args
 
 
@@ -87,6 +98,17 @@ def run(args: argparse.Namespace) -> Json:
         if args.list is not None:
             return asyncio.run(
                 _client_ours.list_one(args.url, args.api_key, args.list, prefetch=args.prefetch)
+            )
+        if args.each:
+            fields = None if args.fields is None else args.fields.split(",")
+            return asyncio.run(
+                _client_ours.list_each(
+                    args.url,
+                    args.api_key,
+                    lead_ids(args),
+                    concurrency=args.concurrency,
+                    fields=fields,
+                )
             )
         return asyncio.run(
             _client_ours.fan_out(

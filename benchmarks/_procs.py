@@ -194,6 +194,7 @@ def measure(
     result["requests"] = counts.get("requests")
     result["ok_responses"] = responses.get("200", 0)
     result["status_429"] = responses.get("429", 0)
+    result["body_bytes"] = counts.get("body_bytes")
     result["server_cpu_s"] = server.get("cpu_s")
     result["server_wall_s"] = server.get("wall_s")
     result["server_peak_in_flight"] = counts.get("peak_in_flight")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from . import webhooks
     from ._change_feed import SubscriptionChanges
     from ._client import CloseClient
+    from ._convert import unstructure
     from ._defaults import DEFAULT_BASE_URL
     from ._enums import (
         BulkActionStatus,
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
         BulkActionTimeoutError,
         ClientClosedError,
         CloseError,
+        FieldNotLoadedError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         Sequence,
         SequenceStep,
         SequenceSubscription,
+        loaded_fields,
     )
     from ._pagination import Items
     from ._params import NOT_GIVEN, NotGiven
@@ -109,6 +112,7 @@ __all__ = [
     "EventAction",
     "FailedID",
     "FanOut",
+    "FieldNotLoadedError",
     "GroupSnapshot",
     "Items",
     "LocalRateLimitGate",
@@ -148,6 +152,8 @@ __all__ = [
     "WebhookSubscription",
     "WebhookTimestampError",
     "WebhookVerificationError",
+    "loaded_fields",
+    "unstructure",
     "webhooks",
     "__version__",
 ]
@@ -178,6 +184,7 @@ _MODULES = {
     "EventAction": "._event_models",
     "FailedID": "._fanout",
     "FanOut": "._fanout",
+    "FieldNotLoadedError": "._exceptions",
     "GroupSnapshot": "._gate",
     "Items": "._pagination",
     "LocalRateLimitGate": "._gate",
@@ -217,6 +224,8 @@ _MODULES = {
     "WebhookSubscription": "._event_models",
     "WebhookTimestampError": "._event_errors",
     "WebhookVerificationError": "._event_errors",
+    "loaded_fields": "._models",
+    "unstructure": "._convert",
     "webhooks": ".webhooks",
 }
 

@@ -5,12 +5,19 @@ breaks on the day Close ships one. Each enum here accepts any string: a document
 gives its member, an unknown one gives a new member created on the fly (``is_known`` is
 then ``False``) whose ``.value`` and ``str()`` are the raw value. Members are ``str``, so
 ``sub.status == "paused"`` works too.
+
+Identity: documented members are singletons (``sub.status is SubscriptionStatus.PAUSED``).
+Unknown values are cached too, so that a new status Close ships costs no more than a known
+one, but only the first ``MAX_UNKNOWN_CACHED`` distinct ones per enum: a buggy or hostile
+server sending a new value in every record must not grow memory without bound. Past that,
+each unknown value read is a new member, equal (``==``, same hash) to the others of its value
+but not the same object: compare unknown values with ``==``, never ``is``.
 """
 
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
     "BulkActionStatus",
@@ -22,6 +29,9 @@ __all__ = [
     "StepType",
     "SubscriptionStatus",
 ]
+
+#: How many distinct unknown values each enum keeps as singletons (see the module docstring).
+MAX_UNKNOWN_CACHED: Final = 64
 
 
 class OpenEnum(str, enum.Enum):
@@ -39,12 +49,16 @@ class OpenEnum(str, enum.Enum):
     def _missing_(cls, value: object) -> Any:
         if not isinstance(value, str):
             return None
-        # An unknown value becomes a pseudo-member, cached so that it is a singleton like
-        # the documented ones (``is`` and hashing behave).
+        # An unknown value becomes a pseudo-member. The first few are cached in the map
+        # that lookups (and the converter's fast path) read, so that they are singletons;
+        # the cache stops growing at MAX_UNKNOWN_CACHED (see the module docstring).
         member = str.__new__(cls, value)
         member._name_ = value.upper().replace("-", "_")
         member._value_ = value
-        return cls._value2member_map_.setdefault(value, member)
+        cache = cls._value2member_map_
+        if len(cache) - len(cls._member_map_) < MAX_UNKNOWN_CACHED:
+            return cache.setdefault(value, member)
+        return member
 
 
 class SubscriptionStatus(OpenEnum):

@@ -31,29 +31,11 @@ from ._models import Sequence, SequenceSubscription, _extra
 __all__ = [
     "Event",
     "EventAction",
-    "ReadOnlyDict",
     "SubscriptionChange",
     "WebhookEventFilter",
     "WebhookStatus",
     "WebhookSubscription",
 ]
-
-
-class ReadOnlyDict(dict[str, Any]):
-    """A ``dict`` that refuses changes: an event's ``data`` (for object types without a
-    model) and ``previous_data``. Unlike a ``MappingProxyType`` it pickles, and
-    ``json.dumps`` takes it as it is."""
-
-    __slots__ = ()
-
-    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
-        raise TypeError("an event's data is read-only; copy it with dict(...) to change it")
-
-    __setitem__ = __delitem__ = __ior__ = _refuse
-    clear = pop = popitem = setdefault = update = _refuse
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (dict(self),))
 
 
 class EventAction(OpenEnum):

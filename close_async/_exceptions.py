@@ -16,7 +16,8 @@ The tree::
      ├── BulkActionError               a bulk action ended in status "error"
      │    ├── BulkActionTimeoutError   wait() gave up before the action finished
      │    └── BulkActionPausedError    wait() found the action paused
-     └── ClientClosedError             the client was used after aclose()
+     ├── ClientClosedError             the client was used after aclose()
+     └── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
 
 Every exception carries the request's method and path (never the host's credentials: the
 Authorization header, API key and OAuth token are never part of any message or attribute).
@@ -41,6 +42,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "FieldNotLoadedError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -218,6 +220,20 @@ class BulkActionPausedError(BulkActionError):
 
 class ClientClosedError(CloseError, RuntimeError):
     """The client was used after ``aclose()`` (or after its ``async with`` block ended)."""
+
+
+class FieldNotLoadedError(CloseError, AttributeError):
+    """A field of a model listed or fetched with ``fields=`` that did not include it was read.
+
+    Close did not send the field, so there is no value to give, not even ``None``. ``name``
+    is the field (as on any AttributeError); ``hasattr(model, name)`` is False for it, and
+    ``close_async.loaded_fields(model)`` names the fields the model holds.
+    """
+
+    def __init__(self, message: str, *, name: str, obj: object) -> None:
+        super().__init__(message)
+        self.name = name
+        self.obj = obj
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

@@ -40,7 +40,7 @@ async def test_unknown_fields_and_statuses_do_not_break_a_list(close: CloseClien
     assert not got[0].status.is_known
     assert got[0].status_reason is not None
     assert got[0].status_reason.value == "new-reason"
-    assert got[0].extra == {"brand_new": [1, 2]}
+    assert got[0].extra == {"brand_new": (1, 2)}  # frozen: JSON arrays are tuples
     assert got[1].status is SubscriptionStatus.ACTIVE
 
 

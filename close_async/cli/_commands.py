@@ -12,8 +12,8 @@ from typing import Any
 
 import attrs
 
+from .. import unstructure
 from .._client import CloseClient
-from .._convert import unstructure
 from .._defaults import DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import attrs
 
-from .._convert import unstructure
+from .. import unstructure
 from .._models import SequenceSubscription
 
 __all__ = [

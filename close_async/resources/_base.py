@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .._convert import StructureError, structure, structure_many
 from .._exceptions import ResponseValidationError
+from .._fields import fields_param
 from .._pagination import FetchPage, Items, PageOf, paginate
 from .._params import check_id
 from .._transport import Transport
@@ -48,15 +49,26 @@ class Resource:
             method, path, group=group, params=params, json_body=body
         )
 
-    def _structure(self, data: object, model: type[M], method: str, path: str) -> M:
+    def _structure(
+        self,
+        data: object,
+        model: type[M],
+        method: str,
+        path: str,
+        *,
+        fields: frozenset[str] | None = None,
+    ) -> M:
         try:
-            return structure(data, model)
+            return structure(data, model, fields=fields)
         except StructureError as exc:
             raise _invalid(exc, method, path) from None
 
-    async def _get(self, model: type[M], id: object) -> M:
+    async def _get(self, model: type[M], id: object, *, fields: frozenset[str] | None = None) -> M:
+        """Fetch one object; ``fields`` (checked, see _fields.py) asks for those only."""
         path = self._detail(id)
-        return self._structure(await self._request("GET", path), model, "GET", path)
+        params = None if fields is None else {"_fields": fields_param(fields, model)}
+        data = await self._request("GET", path, params=params)
+        return self._structure(data, model, "GET", path, fields=fields)
 
     async def _create(self, model: type[M], body: Mapping[str, Any]) -> M:
         data = await self._request("POST", self.collection, body=body)
@@ -78,23 +90,30 @@ class Resource:
         params: Mapping[str, str | int],
         *,
         limiter: AbstractAsyncContextManager[Any] | None = None,
+        fields: frozenset[str] | None = None,
     ) -> FetchPage[M]:
         """Make the function that fetches one page; ``limiter`` (a semaphore) bounds the
-        requests of a fan-out, pages fetched ahead included."""
+        requests of a fan-out, pages fetched ahead included; ``fields`` (checked, see
+        _fields.py) asks for those fields only and makes partial models."""
         path = self.collection
+        base: dict[str, str | int] = dict(params)
+        if fields is not None:
+            base["_fields"] = fields_param(fields, model)
 
         async def fetch(skip: int, size: int) -> PageOf[M]:
-            query: dict[str, str | int] = {**params, "_skip": skip, "_limit": size}
+            query: dict[str, str | int] = {**base, "_skip": skip, "_limit": size}
             if limiter is None:
                 data = await self._request("GET", path, params=query)
             else:
                 async with limiter:
                     data = await self._request("GET", path, params=query)
-            return self._page(data, model, path)
+            return self._page(data, model, path, fields)
 
         return fetch
 
-    def _page(self, data: object, model: type[M], path: str) -> PageOf[M]:
+    def _page(
+        self, data: object, model: type[M], path: str, fields: frozenset[str] | None = None
+    ) -> PageOf[M]:
         if not isinstance(data, dict):
             raise _invalid(StructureError("expected a JSON object", "$"), "GET", path)
         has_more = data.get("has_more")
@@ -102,7 +121,8 @@ class Resource:
             # Guessing here would either stop early (lose records) or never stop.
             raise _invalid(StructureError("expected true or false", "$.has_more"), "GET", path)
         try:
-            items = structure_many(data.get("data"), model, owned=True)  # a fresh page
+            # A fresh page, owned: its items become the models' __dict__, uncopied.
+            items = structure_many(data.get("data"), model, owned=True, fields=fields)
         except StructureError as exc:
             raise _invalid(exc, "GET", path) from None
         return PageOf(items, has_more)
@@ -114,9 +134,10 @@ class Resource:
         *,
         page_size: int,
         limit: int | None,
+        fields: frozenset[str] | None = None,
     ) -> Items[M]:
         pages = paginate(
-            self._page_fetcher(model, params),
+            self._page_fetcher(model, params, fields=fields),
             page_size=page_size,
             limit=limit,
             prefetch=self._prefetch,

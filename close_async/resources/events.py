@@ -25,7 +25,8 @@ import attrs
 
 from .._convert import StructureError, structure, structure_many
 from .._cursor import CursorPage, FetchCursorPage, paginate_cursor
-from .._event_models import Event, ReadOnlyDict
+from .._event_models import Event
+from .._frozen import freeze
 from .._models import Sequence, SequenceSubscription
 from .._pagination import Items
 from .._params import check_id, check_limit
@@ -136,7 +137,7 @@ def _in_range(when: datetime | None, bounds: Mapping[str, datetime]) -> tuple[bo
 
 
 def typed_event(event: Event) -> Event:
-    """Structure an event's ``data`` by its object type (read-only dicts otherwise).
+    """Structure an event's ``data`` by its object type (read-only mappings otherwise).
 
     Raises ``StructureError`` rooted at the event (``$.data.status``).
     """
@@ -149,11 +150,11 @@ def typed_event(event: Event) -> Event:
             except StructureError as exc:
                 raise exc.under("$.data") from None
         else:
-            data = ReadOnlyDict(data)
+            data = freeze(data)
     elif data is not None:
         raise StructureError(f"expected a JSON object, got {type(data).__name__}", "$.data")
     if isinstance(previous, dict):
-        previous = ReadOnlyDict(previous)
+        previous = freeze(previous)
     if data is event.data and previous is event.previous_data:
         return event
     return attrs.evolve(event, data=data, previous_data=previous)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .._fields import check_fields
 from .._models import Schedule, Sequence, SequenceStep
 from .._pagination import Items
 from .._params import (
@@ -48,15 +49,27 @@ class Sequences(Resource):
 
     collection = "sequence/"
 
-    def list(self, *, page_size: int = 100, limit: int | None = None) -> Items[Sequence]:
-        """Iterate over the organization's sequences, across all pages."""
+    def list(
+        self,
+        *,
+        page_size: int = 100,
+        limit: int | None = None,
+        fields: Iterable[str] | None = None,
+    ) -> Items[Sequence]:
+        """Iterate over the organization's sequences, across all pages.
+
+        ``fields`` asks Close for those fields only (``id`` is always added): the models
+        then hold only those, and reading another raises ``FieldNotLoadedError``.
+        """
         size = check_page_size(page_size)
         cap = check_limit(limit)
-        return self._iterate(Sequence, {}, page_size=size, limit=cap)
+        wanted = check_fields(fields, Sequence)
+        return self._iterate(Sequence, {}, page_size=size, limit=cap, fields=wanted)
 
-    async def get(self, id: str) -> Sequence:
-        """Fetch one sequence by ID (with its ``subscription_counts_by_status``)."""
-        return await self._get(Sequence, id)
+    async def get(self, id: str, *, fields: Iterable[str] | None = None) -> Sequence:
+        """Fetch one sequence by ID (with its ``subscription_counts_by_status``); ``fields``
+        as in ``list``."""
+        return await self._get(Sequence, id, fields=check_fields(fields, Sequence))
 
     async def create(
         self,

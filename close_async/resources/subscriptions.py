@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._changes import DEFAULT_MAX_BUFFERED, OVERLAP, RETENTION
 from .._enums import SubscriptionStatus
+from .._fields import check_fields
 from .._models import SequenceSubscription
 from .._pagination import Items
 from .._params import (
@@ -49,17 +50,21 @@ class SequenceSubscriptions(Resource):
         sequence_id: str | None = None,
         page_size: int = 100,
         limit: int | None = None,
+        fields: Iterable[str] | None = None,
     ) -> Items[SequenceSubscription]:
         """Iterate over the subscriptions matching the filters, across all pages.
 
         Give at least one of ``lead_id``, ``contact_id``, ``sequence_id`` (several are
         ANDed). ``page_size`` (1-100) is the ``_limit`` of each request; ``limit`` caps the
-        subscriptions yielded. Arguments are checked now, before any request.
+        subscriptions yielded. ``fields`` asks Close for those fields only (``id`` is
+        always added): the models then hold only those, and reading another raises
+        ``FieldNotLoadedError``. Arguments are checked now, before any request.
         """
         filters = list_filters(lead_id=lead_id, contact_id=contact_id, sequence_id=sequence_id)
         size = check_page_size(page_size)
         cap = check_limit(limit)
-        return self._iterate(_Sub, filters, page_size=size, limit=cap)
+        wanted = check_fields(fields, _Sub)
+        return self._iterate(_Sub, filters, page_size=size, limit=cap, fields=wanted)
 
     def list_many(
         self,
@@ -104,9 +109,9 @@ class SequenceSubscriptions(Resource):
             on_id_done=on_id_done,
         )
 
-    async def get(self, id: str) -> SequenceSubscription:
-        """Fetch one subscription by ID."""
-        return await self._get(_Sub, id)
+    async def get(self, id: str, *, fields: Iterable[str] | None = None) -> SequenceSubscription:
+        """Fetch one subscription by ID; ``fields`` as in ``list``."""
+        return await self._get(_Sub, id, fields=check_fields(fields, _Sub))
 
     async def create(
         self,

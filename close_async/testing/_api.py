@@ -101,6 +101,32 @@ def parse_paging(query: Mapping[str, str]) -> tuple[int, int]:
     return skip, limit
 
 
+def requested_fields(query: Mapping[str, str]) -> frozenset[str] | None:
+    """Return the field names of `_fields=a,b,c`, or None when it is absent or empty."""
+    names = frozenset(name.strip() for name in query.get("_fields", "").split(","))
+    names -= {""}
+    return names or None
+
+
+def only_fields(body: str, fields: frozenset[str], *, listing: bool) -> str:
+    """Keep only `fields` in an answer: in each item of a list's `data`, or in the object.
+
+    Close documents `_fields` on "most endpoints" (api/overview/fields) but not what it does
+    with a name the object does not have; the fake leniently ignores such names. Only
+    top-level fields are selected (nested objects such as a sequence's steps come whole).
+    """
+    data = json.loads(body)
+    if listing:
+        data["data"] = [_pick(item, fields) for item in data["data"]]
+    else:
+        data = _pick(data, fields)
+    return dumps(data)
+
+
+def _pick(record: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in record.items() if name in fields}
+
+
 def list_body(items: list[str], has_more: bool) -> str:
     """Assemble a list envelope from records already serialized to JSON."""
     if not items and not has_more:
@@ -175,12 +201,18 @@ class CloseApi:
         object_id = route.object_id or ""
         try:
             if method == "GET":  # changes nothing: no scope to open (the hot path)
-                return handler(object_id, query, body)
-            path = f"{API_PREFIX}{route.resource}/" + (f"{object_id}/" if object_id else "")
-            with self.scope(request_method=method, request_path=path):
-                return handler(object_id, query, body)
+                answer = handler(object_id, query, body)
+            else:
+                path = f"{API_PREFIX}{route.resource}/" + (f"{object_id}/" if object_id else "")
+                with self.scope(request_method=method, request_path=path):
+                    answer = handler(object_id, query, body)
         except RejectedError as exc:
             return ApiResponse(400, dumps(exc.body))
+        fields = requested_fields(query) if method == "GET" else None
+        if fields is not None and answer.status == 200:
+            listing = route.object_id is None
+            answer = answer._replace(body=only_fields(answer.body, fields, listing=listing))
+        return answer
 
     # Sequences ----------------------------------------------------------------------------
 

@@ -248,6 +248,7 @@ class FakeServer:
             )
         body = dumps(rate_limited_body(limit, reset, self.limiter.window))
         self.stats.responses[429] += 1
+        self.stats.sent(body)
         return web.Response(status=429, text=body, content_type="application/json", headers=headers)
 
     def _json(self, status: int, body: str, window: Window) -> web.Response:
@@ -264,6 +265,7 @@ class FakeServer:
             self._options.ratelimit_separator,
         )
         self.stats.responses[status] += 1
+        self.stats.sent(body)
         return web.Response(
             status=status, text=body, content_type=content_type, headers={"RateLimit": header}
         )

@@ -17,6 +17,8 @@ class FakeStats:
     - `faults`: injected faults by kind (`503`, `502_html`, `429`, `429_storm` per 429 sent
       during a storm, `drop`, `stall`, `response`);
     - `in_flight`, `peak_in_flight`: requests being handled now, and the most at once;
+    - `body_bytes`: bytes of the answers' bodies (UTF-8), what a client downloads less the
+      headers;
     - `by_group`: requests per endpoint group (`"GET sequence_subscription"`);
     - `by_path`: requests per URL path; `by_api_key`: authenticated requests per API key or
       OAuth token.
@@ -28,6 +30,7 @@ class FakeStats:
     faults: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     peak_in_flight: int = 0
+    body_bytes: int = 0
     by_group: Counter[str] = field(default_factory=Counter)
     by_path: Counter[str] = field(default_factory=Counter)
     by_api_key: Counter[str] = field(default_factory=Counter)
@@ -44,13 +47,17 @@ class FakeStats:
         if self.in_flight > self.peak_in_flight:
             self.peak_in_flight = self.in_flight
 
+    def sent(self, body: str) -> None:
+        """Record an answer's body (text, sent as UTF-8)."""
+        self.body_bytes += len(body) if body.isascii() else len(body.encode())
+
     def leave(self) -> None:
         """Record a request finished (answered, dropped or cancelled)."""
         self.in_flight -= 1
 
     def reset(self) -> None:
         """Zero the counters; requests in flight stay counted as in flight."""
-        self.requests = self.rate_limited = 0
+        self.requests = self.rate_limited = self.body_bytes = 0
         for counter in (self.responses, self.faults, self.by_group, self.by_path, self.by_api_key):
             counter.clear()
         self.peak_in_flight = self.in_flight
@@ -64,6 +71,7 @@ class FakeStats:
             "injected_429": self.injected_429,
             "faults": dict(sorted(self.faults.items())),
             "peak_in_flight": self.peak_in_flight,
+            "body_bytes": self.body_bytes,
             "by_group": dict(sorted(self.by_group.items())),
             "by_path": dict(sorted(self.by_path.items())),
         }

@@ -11,14 +11,19 @@ The tree::
      │    ├── RateLimitError           429 (.retry_after)
      │    └── ServerError              5xx
      ├── APIConnectionError            no answer: refused, reset, dropped connection
-     │    └── APITimeoutError          no answer in time
+     │    ├── APITimeoutError          no answer in time
+     │    └── APITLSError              the TLS handshake failed (certificate, protocol)
      ├── ResponseValidationError       an answer we could not read (names the field)
      ├── BulkActionError               a bulk action ended in status "error"
      │    └── BulkActionTimeoutError   wait() gave up before the action finished
-     └── ClientClosedError             the client was used after aclose()
+     ├── ClientClosedError             the client was used after aclose()
+     └── EventLoopError                the client's connections belong to another event loop
 
 Every exception carries the request's method and path (never the host's credentials: the
-Authorization header, API key and OAuth token are never part of any message or attribute).
+Authorization header, API key and OAuth token are never part of any message or attribute,
+and the transport raises them without chaining aiohttp's exceptions, whose ``request_info``
+holds the request headers). Every one pickles with its attributes (``__reduce__`` below), so
+that it can cross a process boundary (multiprocessing, concurrent.futures).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APITLSError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
@@ -39,6 +45,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "EventLoopError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -49,6 +56,20 @@ __all__ = [
 
 class CloseError(Exception):
     """Root of every exception close_async raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls ``cls(*self.args)``, which fails for the keyword-only
+        # arguments of our subclasses: rebuild without ``__init__`` and restore the
+        # attributes as they were.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[CloseError], args: tuple[Any, ...], state: dict[str, Any]) -> CloseError:
+    """Rebuild a pickled exception (see ``CloseError.__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class APIError(CloseError):
@@ -178,6 +199,16 @@ class APITimeoutError(APIConnectionError):
     """No answer came back within the timeout of one attempt."""
 
 
+class APITLSError(APIConnectionError):
+    """The TLS handshake failed: the certificate was not trusted or not for this host, or
+    the server does not speak TLS on this port (an ``https://`` base URL pointing at a plain
+    HTTP port, say).
+
+    Never retried: trying again meets the same certificate. ``sent`` is ``False`` when the
+    handshake failed before the request was sent (always, in practice).
+    """
+
+
 class ResponseValidationError(CloseError):
     """Close answered with a body we cannot read as the documented object.
 
@@ -211,6 +242,17 @@ class BulkActionTimeoutError(BulkActionError, TimeoutError):
 
 class ClientClosedError(CloseError, RuntimeError):
     """The client was used after ``aclose()`` (or after its ``async with`` block ended)."""
+
+
+class EventLoopError(CloseError, RuntimeError):
+    """The client was used in an event loop while its connections belong to another one
+    that is still running, or that ended without closing them.
+
+    A client used in one ``asyncio.run()`` after another works: the first loop closes its
+    connections as it ends. This is for the other cases: one client shared by threads that
+    each run a loop, a session given as ``session=`` that belongs to another loop, or a loop
+    closed with ``loop.close()`` alone (without ``shutdown_asyncgens()``).
+    """
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

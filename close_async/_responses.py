@@ -101,7 +101,7 @@ def decode_content(raw: bytes, encoding: str | None, max_size: int) -> bytes:
                 raise BodyError(_too_large(max_size, decoded=True))
             out.append(chunk)
             if not decoder.eof:
-                raise BodyError(f"its {coding} data ends before the end of the stream")
+                raise BodyError(f"its {coding} data does not decode (it ends too soon)")
             data = decoder.unused_data  # another gzip member follows (rare, but valid)
     except zlib.error as exc:
         failure = f"its {coding} data does not decode ({exc})"

@@ -294,10 +294,14 @@ class Transport:
                 reraise=True,
             )
             return await retrying(attempt)
-        except CloseError:
+        except CloseError as exc:
             for c in counters(self.stats):
                 c.errors += 1
-            raise
+            # Ours are raised outside except blocks, yet Python may still chain whatever
+            # exception a frame up the stack is handling (on 3.10 even an aiohttp parser
+            # error, left as the task's current exception): nothing foreign rides along.
+            exc.__context__ = None
+            raise  # a bare raise chains nothing new
 
     def _wait(self, state: RetryCallState) -> float:
         assert state.outcome is not None

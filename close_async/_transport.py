@@ -215,15 +215,15 @@ class Transport:
             if not session.closed:
                 raise _still_open_elsewhere(self._loop)
         if session is None or session.closed or self._loop is not loop:
+            # A semaphore binds to the loop that first waits on it: a new one per loop.
+            self._slots = asyncio.Semaphore(self._max_concurrency)
+            self._loop = loop
             if self._owns_session:
                 connector = aiohttp.TCPConnector(limit=self._max_concurrency)
                 session = aiohttp.ClientSession(connector=connector, response_class=_Response)
                 self._session = session
                 self._keeper = _close_at_loop_end(session)
                 await self._keeper.__anext__()  # registers it with this loop's shutdown
-            # A semaphore binds to the loop that first waits on it.
-            self._slots = asyncio.Semaphore(self._max_concurrency)
-            self._loop = loop
         assert session is not None
         return session
 
@@ -359,7 +359,11 @@ class Transport:
                         auto_decompress=False,  # see _responses.decode_content
                     ) as response:
                         status, reason, headers = response.status, response.reason, response.headers
-                        raw = await _read_body(response, self._max_response_size)
+                        length = response.content_length
+                        if length is not None and length <= self._max_response_size:
+                            raw: bytes | None = await response.read()  # the usual case
+                        else:
+                            raw = await _read_capped(response, self._max_response_size)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -391,14 +395,13 @@ class Transport:
         )
 
 
-async def _read_body(response: aiohttp.ClientResponse, max_size: int) -> bytes | None:
-    """Read the body as it came (still encoded); None once it is larger than ``max_size``
-    (the rest is left unread and the connection is closed, not reused)."""
+async def _read_capped(response: aiohttp.ClientResponse, max_size: int) -> bytes | None:
+    """Read a body of unknown (or too large) length as it came (still encoded); None once it
+    is larger than ``max_size``: the rest is left unread, and the connection is closed
+    rather than reused."""
     length = response.content_length
-    if length is not None:
-        if length > max_size:
-            return None
-        return await response.read()  # the usual case: at most max_size bytes
+    if length is not None and length > max_size:
+        return None
     chunks: list[bytes] = []
     size = 0
     content = response.content

@@ -5,20 +5,27 @@ of ``_responses``."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import pickle
 import re
+import ssl
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aioresponses import aioresponses
 
 from close_async import (
+    APIConnectionError,
+    APITimeoutError,
+    APITLSError,
     BadRequestError,
     CloseClient,
     NotFoundError,
@@ -29,7 +36,13 @@ from close_async import (
     _json,
     _responses,
 )
-from close_async._responses import BodyError, decode_answer, decode_content
+from close_async._responses import (
+    AnswerLost,
+    BodyError,
+    connection_error,
+    decode_answer,
+    decode_content,
+)
 
 URL = "http://127.0.0.1:9/api/v1/"
 SUBS = re.compile(r"^http://127\.0\.0\.1:9/api/v1/sequence_subscription/.*$")
@@ -119,6 +132,12 @@ async def test_delete_accepts_every_empty_answer(
     with aioresponses() as mocked:
         mocked.delete(SUBS, status=status, body=body)
         await close.sequence_subscriptions.delete("sub_1")  # no error: deleted
+        assert mocked.requests is not None
+        ((method, url),) = mocked.requests
+    assert method == "DELETE"
+    assert url.path == "/api/v1/sequence_subscription/sub_1/"
+    assert close.stats.requests == 1
+    assert close.stats.errors == 0
 
 
 @pytest.mark.parametrize("status", [200, 201])
@@ -360,3 +379,42 @@ def test_decode_answer_chains_nothing() -> None:
     # The decoder's own error holds the whole body: nothing of it is kept.
     assert info.value.__cause__ is None
     assert info.value.__context__ is None
+
+
+# -- what a failed send means ---------------------------------------------------------------
+
+KEY: Any = SimpleNamespace(host="api.close.com", port=443, ssl=True, is_ssl=True)
+REFUSED = ConnectionRefusedError(111, "Connect call failed")
+CERT = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+WRONG_VERSION = ssl.SSLError(1, "WRONG_VERSION_NUMBER")
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "sent", "text"),
+    [
+        (REFUSED, APIConnectionError, True, "failed"),  # an OS error aiohttp did not wrap
+        (aiohttp.ClientConnectorError(KEY, REFUSED), APIConnectionError, False, "could not"),
+        (aiohttp.ClientConnectorCertificateError(KEY, CERT), APITLSError, False, "self-signed"),
+        (aiohttp.ClientConnectorSSLError(KEY, WRONG_VERSION), APITLSError, False, "WRONG_VER"),
+        (aiohttp.ServerFingerprintMismatch(b"a", b"b", "h", 443), APITLSError, False, "finger"),
+        (ssl.SSLError(1, "DECRYPTION_FAILED"), APITLSError, True, "DECRYPTION_FAILED"),
+        (aiohttp.ConnectionTimeoutError(), APITimeoutError, False, "opening the connection"),
+        (asyncio.TimeoutError(), APITimeoutError, True, "no answer within the timeout"),
+        (aiohttp.ServerDisconnectedError(), APIConnectionError, True, "ServerDisconnectedError"),
+        (AnswerLost("ServerDisconnectedError: gone"), APIConnectionError, True, "(ServerDisc"),
+        (aiohttp.ClientPayloadError("payload is not completed"), APIConnectionError, True, "pay"),
+    ],
+)
+def test_each_failed_send_becomes_ours(
+    exc: BaseException, kind: type[Exception], sent: bool, text: str
+) -> None:
+    error = connection_error(exc, "GET", "p/")
+    assert error is not None
+    assert type(error) is kind
+    assert error.sent is sent
+    assert text in str(error)
+    assert (error.method, error.path) == ("GET", "p/")
+
+
+def test_anything_else_is_not_a_failed_send() -> None:
+    assert connection_error(ValueError("a bug"), "GET", "p/") is None

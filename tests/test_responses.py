@@ -171,6 +171,10 @@ async def test_list_always_sends_skip_and_limit(close: CloseClient) -> None:
 
 Serve = Callable[..., Awaitable[str]]
 DEEP = 5000
+# Deeper than any decoder accepts on any Python: orjson stops at 1,024 levels, the standard
+# library at the interpreter's C recursion limit (about 1,000 before Python 3.12, 10,000 on
+# 3.13). Shallower documents that a decoder accepts are ordinary values.
+DEEPEST = 100_000
 
 
 def nested(depth: int) -> bytes:
@@ -204,27 +208,32 @@ def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.usefixtures("decoder")
-async def test_deeply_nested_json_in_an_answer_is_a_validation_error(serve: Serve) -> None:
+@pytest.mark.parametrize("depth", [DEEP, DEEPEST])
+async def test_deeply_nested_json_in_an_answer_is_a_validation_error(
+    serve: Serve, depth: int
+) -> None:
     seen: list[Any] = []
-    url = await serve(answering(nested(DEEP), seen=seen))
+    url = await serve(answering(nested(depth), seen=seen))
     async with CloseClient("k", base_url=url) as close:
-        with pytest.raises(ResponseValidationError, match="not JSON that we can read"):
+        with pytest.raises(ResponseValidationError):  # never a RecursionError
             await close.sequence_subscriptions.get("sub_1")
     assert len(seen) == 1  # not retried
 
 
 @pytest.mark.usefixtures("decoder")
-async def test_deeply_nested_json_in_an_item_is_a_validation_error(serve: Serve) -> None:
-    item = b'{"id": "sub_2", "lead_id": "lead_1", "deep": ' + nested(DEEP) + b"}"
+async def test_json_nested_too_deeply_to_decode_in_an_item_is_a_validation_error(
+    serve: Serve,
+) -> None:
+    item = b'{"id": "sub_2", "lead_id": "lead_1", "deep": ' + nested(DEEPEST) + b"}"
     page = b'{"data": [' + json.dumps(SUB).encode() + b", " + item + b'], "has_more": false}'
     url = await serve(answering(page, seen=[]))
     async with CloseClient("k", base_url=url) as close:
-        with pytest.raises(ResponseValidationError):
+        with pytest.raises(ResponseValidationError, match="not JSON that we can read"):
             [s async for s in close.sequence_subscriptions.list(lead_id="lead_1")]
 
 
 @pytest.mark.usefixtures("decoder")
-@pytest.mark.parametrize("depth", [DEEP, 900])
+@pytest.mark.parametrize("depth", [DEEPEST, DEEP, 900])
 async def test_deeply_nested_error_body_keeps_its_status(serve: Serve, depth: int) -> None:
     body = b'{"errors": ' + nested(depth) + b"}"
     url = await serve(answering(body, status=400, seen=[]))

@@ -184,8 +184,10 @@ class APIConnectionError(CloseError):
     Attributes:
         method: the HTTP method.
         path: the request path relative to the API root.
-        sent: ``False`` when we know the request never reached the server (the connection
-            could not be opened), which makes even a POST safe to repeat; ``True`` otherwise.
+        sent: ``False`` when we know the request never reached the server: the connection
+            could not be opened (refused, unknown host, TLS handshake failed, connect
+            timeout). That makes even a POST safe to repeat, and tells "the host cannot be
+            reached" from a failure of one request. ``True`` otherwise.
     """
 
     def __init__(self, message: str, *, method: str, path: str, sent: bool = True) -> None:

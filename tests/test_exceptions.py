@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import pickle
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -15,8 +17,6 @@ from aiohttp import web
 import close_async
 from close_async import (
     APIConnectionError,
-    APIError,
-    BulkActionError,
     BulkSequenceSubscriptionAction,
     CloseClient,
     CloseError,
@@ -43,28 +43,57 @@ def action() -> BulkSequenceSubscriptionAction:
     return structure(data, BulkSequenceSubscriptionAction)
 
 
-def example(cls: type[CloseError]) -> CloseError:
-    """An instance of ``cls`` with every attribute its constructor takes."""
-    if issubclass(cls, APIError):
-        body = {"error": "Nope", "errors": ["a"], "field-errors": {"x": "Bad."}}
-        return cls("GET p/ -> 4xx", status=418, method="GET", path="p/", body=body, retry_after=2.5)
-    if issubclass(cls, APIConnectionError):
-        return cls("GET p/: gone", method="GET", path="p/", sent=False)
-    if issubclass(cls, close_async.ResponseValidationError):
-        return cls("GET p/: bad", method="GET", path="p/", field="$.data[1].id")
-    if issubclass(cls, BulkActionError):
-        return cls("bulk_1 ended in error", action=action())
-    return cls("something happened")
+# A value for each keyword argument of our exceptions, by name, else by annotation.
+BY_NAME: dict[str, Any] = {
+    "status": 418,
+    "method": "GET",
+    "path": "p/",
+    "body": {"error": "Nope", "errors": ["a"], "field-errors": {"x": "Bad."}},
+    "retry_after": 2.5,
+    "sent": False,
+    "field": "$.data[1].id",
+}
+BY_ANNOTATION: dict[str, Any] = {
+    "datetime": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    "str": "text",
+    "int": 7,
+    "float": 1.5,
+    "bool": True,
+}
+
+
+def example(cls: type[Exception]) -> Exception:
+    """An instance of ``cls`` with every keyword argument its constructor takes given."""
+    kwargs: dict[str, Any] = {}
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except ValueError:  # Exception's own __init__: a message only
+        params = []
+    for param in params:
+        if param.kind is not param.KEYWORD_ONLY:
+            continue
+        if param.name in BY_NAME:
+            kwargs[param.name] = BY_NAME[param.name]
+        elif "BulkSequenceSubscriptionAction" in str(param.annotation):
+            kwargs[param.name] = action()
+        else:
+            kind = str(param.annotation).split("|")[0].strip()
+            kwargs[param.name] = BY_ANNOTATION[kind]
+    return cls("something happened", **kwargs)
 
 
 def test_every_exported_exception_is_covered() -> None:
     names = {c.__name__ for c in exported_exceptions()}
     assert {"APIError", "APITLSError", "EventLoopError", "BulkActionTimeoutError"} <= names
     assert all(issubclass(c, CloseError) for c in exported_exceptions())
+    given = vars(example(close_async.APIError))
+    assert given["status"] == 418
+    assert given["field_errors"] == {"x": "Bad."}
+    assert vars(example(close_async.BulkActionError))["action"].id == "bulk_1"
 
 
 @pytest.mark.parametrize("cls", exported_exceptions(), ids=lambda c: c.__name__)
-def test_every_exception_survives_pickle(cls: type[CloseError]) -> None:
+def test_every_exception_survives_pickle(cls: type[Exception]) -> None:
     error = example(cls)
     if hasattr(error, "add_note"):  # Python 3.11+
         error.add_note("a note")

@@ -9,10 +9,17 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_RETRIES, ENV_API_KEY
+from ._defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+)
 from ._gate import LocalRateLimitGate, RateLimitGate
 from ._pagination import DEFAULT_PREFETCH
 from ._params import check_positive
+from ._responses import DEFAULT_MAX_RESPONSE_SIZE
 from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._transport import Transport, make_timeout
@@ -64,18 +71,24 @@ def authorization_header(api_key: str | None, oauth_token: str | None) -> tuple[
     """Build the Authorization header and name its kind; the secret lives only in it."""
     if api_key is not None and oauth_token is not None:
         raise ValueError("give api_key or oauth_token, not both")
-    for value, name in ((api_key, "api_key"), (oauth_token, "oauth_token")):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ValueError(f"{name} must be a non-empty string")
-    if oauth_token is not None:
-        return f"Bearer {oauth_token.strip()}", "oauth_token"
-    if api_key is None:
+    if oauth_token is None and api_key is None:
         api_key = os.environ.get(ENV_API_KEY) or None
         if api_key is None:
             raise ValueError(
                 "no credential: pass api_key=... or oauth_token=..., or set the "
                 f"{ENV_API_KEY} environment variable (Close: Settings > Developer > API Keys)"
             )
+    for value, name in ((api_key, "api_key"), (oauth_token, "oauth_token")):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"{name} must be a non-empty string")
+        if value is not None and not value.strip().isprintable():
+            # A line break would also be header injection. Never echo the value.
+            raise ValueError(
+                f"{name} contains control or non-printable characters (a pasted line break?)"
+            )
+    if oauth_token is not None:
+        return f"Bearer {oauth_token.strip()}", "oauth_token"
+    assert api_key is not None
     # HTTP Basic with the key as user name and an empty password.
     token = base64.b64encode(f"{api_key.strip()}:".encode()).decode("ascii")
     return f"Basic {token}", "api_key"
@@ -92,22 +105,34 @@ class CloseClient:
     Args:
         api_key: a Close API key.
         oauth_token: an OAuth 2 access token, instead of an API key.
-        base_url: the API root; ``https://`` (``http://`` only for loopback hosts).
-        timeout: for one attempt: seconds (float), or an ``aiohttp.ClientTimeout``. The
-            default allows 60 s in all, of which 10 s to connect.
+        base_url: the API root; ``https://`` (``http://`` only for loopback hosts). By
+            default the ``CLOSE_BASE_URL`` environment variable, else Close's API.
+        timeout: for one attempt: seconds (a finite float), or an ``aiohttp.ClientTimeout``.
+            The default allows 60 s in all, of which 10 s to connect.
         max_retries: retries after the first attempt (429, 502/503/504, timeouts and
             connection errors; see the README's "Retries and rate limits").
         max_concurrency: requests in flight at once, for the whole client.
         session: an ``aiohttp.ClientSession`` of yours to send requests with; it is never
             closed by this client. By default the client makes (and closes) its own.
-        max_rate_limit_wait: the longest wait, in seconds, that a 429 may ask of us; a
-            longer one raises RateLimitError at once.
+        max_rate_limit_wait: the longest wait, in seconds, that a 429 (or a 5xx's
+            ``Retry-After``) may ask of us; a longer one raises at once.
         backoff_base, backoff_cap: the exponential backoff between retries of 5xx answers
             and connection errors: a random wait of up to ``backoff_base * 2**(n-1)``
             seconds before retry n, never more than ``backoff_cap``.
         prefetch: the most pages of one list fetched ahead (1 turns fetching ahead off).
         rate_limit_gate: the gate shared by this client's requests (see ``RateLimitGate``);
             by default an in-process one.
+        max_response_size: the largest answer read, in bytes, once decoded (32 MiB by
+            default); a larger one raises ResponseValidationError (or, for an error status,
+            its error without the body) instead of filling the memory.
+
+    Settings are checked here, before any request: ``ValueError`` or ``TypeError``
+    names the argument.
+
+    One client serves one event loop at a time. Used in a second ``asyncio.run()`` after
+    the first ended, it opens new connections there (the first loop closed its own as it
+    ended, even if the client was not closed); used from a loop while its connections
+    belong to another still open, it raises ``EventLoopError``.
     """
 
     def __init__(
@@ -115,7 +140,7 @@ class CloseClient:
         api_key: str | None = None,
         *,
         oauth_token: str | None = None,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         timeout: float | aiohttp.ClientTimeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
@@ -125,37 +150,39 @@ class CloseClient:
         backoff_cap: float = 8.0,
         prefetch: int = DEFAULT_PREFETCH,
         rate_limit_gate: RateLimitGate | None = None,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     ) -> None:
         authorization, self._auth_kind = authorization_header(api_key, oauth_token)
+        if base_url is None:
+            base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         self._base_url = check_base_url(base_url)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
-        if not isinstance(max_rate_limit_wait, int | float) or max_rate_limit_wait < 0:
-            raise ValueError(
-                f"max_rate_limit_wait must be seconds >= 0, not {max_rate_limit_wait!r}"
-            )
-        for name, value in (("backoff_base", backoff_base), ("backoff_cap", backoff_cap)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"{name} must be seconds >= 0, not {value!r}")
+        # RetryPolicy checks its settings (types, NaN, infinity, negatives).
+        policy = RetryPolicy(
+            max_retries=max_retries,
+            max_rate_limit_wait=max_rate_limit_wait,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+        )
         self._max_concurrency = check_positive(max_concurrency, "max_concurrency")
         self._prefetch = check_positive(prefetch, "prefetch")
         if session is not None and not hasattr(session, "request"):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
+        if rate_limit_gate is not None and not isinstance(rate_limit_gate, RateLimitGate):
+            raise TypeError(
+                "rate_limit_gate must be a RateLimitGate (async acquire() and release()), "
+                f"not {type(rate_limit_gate).__name__}"
+            )
         self._stats = ClientStats()
         self._transport = Transport(
             base_url=self._base_url,
             authorization=authorization,
             timeout=make_timeout(timeout),
-            policy=RetryPolicy(
-                max_retries=max_retries,
-                max_rate_limit_wait=float(max_rate_limit_wait),
-                backoff_base=float(backoff_base),
-                backoff_cap=float(backoff_cap),
-            ),
+            policy=policy,
             max_concurrency=self._max_concurrency,
             session=session,
             gate=rate_limit_gate if rate_limit_gate is not None else LocalRateLimitGate(),
             stats=self._stats,
+            max_response_size=check_positive(max_response_size, "max_response_size"),
         )
         self.sequences = Sequences(self._transport, prefetch=self._prefetch)
         self.sequence_subscriptions = SequenceSubscriptions(

@@ -11,16 +11,21 @@ The tree::
      │    ├── RateLimitError           429 (.retry_after)
      │    └── ServerError              5xx
      ├── APIConnectionError            no answer: refused, reset, dropped connection
-     │    └── APITimeoutError          no answer in time
+     │    ├── APITimeoutError          no answer in time
+     │    └── APITLSError              the TLS handshake failed (certificate, protocol)
      ├── ResponseValidationError       an answer we could not read (names the field)
      ├── BulkActionError               a bulk action ended in status "error"
      │    ├── BulkActionTimeoutError   wait() gave up before the action finished
      │    └── BulkActionPausedError    wait() found the action paused
      ├── ClientClosedError             the client was used after aclose()
+     ├── EventLoopError                the client's connections belong to another event loop
      └── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
 
 Every exception carries the request's method and path (never the host's credentials: the
-Authorization header, API key and OAuth token are never part of any message or attribute).
+Authorization header, API key and OAuth token are never part of any message or attribute,
+and the transport raises them without chaining aiohttp's exceptions, whose ``request_info``
+holds the request headers). Every one pickles with its attributes (``__reduce__`` below), so
+that it can cross a process boundary (multiprocessing, concurrent.futures).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APITLSError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
@@ -42,6 +48,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "EventLoopError",
     "FieldNotLoadedError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -53,6 +60,20 @@ __all__ = [
 
 class CloseError(Exception):
     """Root of every exception close_async raises."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default pickling calls ``cls(*self.args)``, which fails for the keyword-only
+        # arguments of our subclasses: rebuild without ``__init__`` and restore the
+        # attributes as they were.
+        return _restore, (type(self), self.args, self.__dict__)
+
+
+def _restore(cls: type[CloseError], args: tuple[Any, ...], state: dict[str, Any]) -> CloseError:
+    """Rebuild a pickled exception (see ``CloseError.__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class APIError(CloseError):
@@ -167,8 +188,10 @@ class APIConnectionError(CloseError):
     Attributes:
         method: the HTTP method.
         path: the request path relative to the API root.
-        sent: ``False`` when we know the request never reached the server (the connection
-            could not be opened), which makes even a POST safe to repeat; ``True`` otherwise.
+        sent: ``False`` when we know the request never reached the server: the connection
+            could not be opened (refused, unknown host, TLS handshake failed, connect
+            timeout). That makes even a POST safe to repeat, and tells "the host cannot be
+            reached" from a failure of one request. ``True`` otherwise.
     """
 
     def __init__(self, message: str, *, method: str, path: str, sent: bool = True) -> None:
@@ -180,6 +203,16 @@ class APIConnectionError(CloseError):
 
 class APITimeoutError(APIConnectionError):
     """No answer came back within the timeout of one attempt."""
+
+
+class APITLSError(APIConnectionError):
+    """The TLS handshake failed: the certificate was not trusted or not for this host, or
+    the server does not speak TLS on this port (an ``https://`` base URL pointing at a plain
+    HTTP port, say).
+
+    Never retried: trying again meets the same certificate. ``sent`` is ``False`` when the
+    handshake failed before the request was sent (always, in practice).
+    """
 
 
 class ResponseValidationError(CloseError):
@@ -220,6 +253,17 @@ class BulkActionPausedError(BulkActionError):
 
 class ClientClosedError(CloseError, RuntimeError):
     """The client was used after ``aclose()`` (or after its ``async with`` block ended)."""
+
+
+class EventLoopError(CloseError, RuntimeError):
+    """The client was used in an event loop while its connections belong to another one
+    that is still running, or that ended without closing them.
+
+    A client used in one ``asyncio.run()`` after another works: the first loop closes its
+    connections as it ends. This is for the other cases: one client shared by threads that
+    each run a loop, a session given as ``session=`` that belongs to another loop, or a loop
+    closed with ``loop.close()`` alone (without ``shutdown_asyncgens()``).
+    """
 
 
 class FieldNotLoadedError(CloseError, AttributeError):

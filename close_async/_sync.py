@@ -401,6 +401,7 @@ class ClientOptions(TypedDict, total=False):
     backoff_cap: float
     prefetch: int
     rate_limit_gate: RateLimitGate | None
+    max_response_size: int
 
 
 class SyncCloseClient:

@@ -1,11 +1,20 @@
-"""The one module that talks HTTP: sends requests through aiohttp, retries them, and turns
-every aiohttp and timeout exception into one of ours.
+"""The one module that talks HTTP: sends requests through aiohttp and retries them.
+
+What an answer means (JSON or which error) and what a failed send means are decided by the
+pure functions of ``_responses``; when to retry, by those of ``_retry``. This module only
+sends and receives.
 
 One call of ``Transport.request`` is one logical request: a fresh tenacity controller
-retries its attempts (the decisions are the pure functions of ``_retry``). Each attempt
-passes the rate-limit gate of its endpoint group, then takes one of the client's
-``max_concurrency`` slots, sends, reads the whole body and releases the connection before
-anything else happens, so no connection or slot is held while a retry sleeps.
+retries its attempts. Each attempt passes the rate-limit gate of its endpoint group, then
+takes one of the client's ``max_concurrency`` slots, sends, reads the whole body (at most
+``max_response_size`` bytes) and releases the connection before anything else happens, so
+no connection or slot is held while a retry sleeps.
+
+Every request that reaches the wire is one of our attempts: aiohttp resends a GET, PUT or
+DELETE once by itself when the connection drops before the answer, which would bypass the
+gate, the counters and the lost-answer rule of ``_retry``; the session we make turns that
+off (``_Response``) and our retry does it instead. A session given by the caller keeps
+aiohttp's behaviour (it is theirs; see the README's "Bring your own session").
 """
 
 from __future__ import annotations
@@ -13,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import aiohttp
+from aiohttp.connector import Connection
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._exceptions import (
@@ -27,15 +38,15 @@ from ._exceptions import (
     APITimeoutError,
     ClientClosedError,
     CloseError,
+    EventLoopError,
     RateLimitError,
-    ResponseValidationError,
-    error_class_for,
 )
 from ._gate import Observation, RateLimitGate
-from ._json import dumps, loads
+from ._json import dumps
 from ._malloc import settle_read_buffers
-from ._ratelimit import parse_retry_after, server_wait
-from ._retry import RetryPolicy, retry_delay, should_retry
+from ._ratelimit import server_wait
+from ._responses import ACCEPT_ENCODING, AnswerLost, connection_error, decode_answer
+from ._retry import RetryPolicy, answer_lost, done_after_lost_answer, retry_delay, should_retry
 from ._stats import ClientStats, counters
 from ._tasks import cancel_and_wait
 from ._version import __version__
@@ -56,14 +67,21 @@ def make_timeout(timeout: float | aiohttp.ClientTimeout | None) -> aiohttp.Clien
     if timeout is None:
         return DEFAULT_TIMEOUT
     if isinstance(timeout, aiohttp.ClientTimeout):
+        for name in ("total", "connect", "sock_read", "sock_connect"):
+            value = getattr(timeout, name)
+            if value is not None and not math.isfinite(value):  # aiohttp fails on inf
+                raise ValueError(f"timeout.{name} must be a finite number or None, not {value!r}")
         return timeout
     if isinstance(timeout, bool) or not isinstance(timeout, int | float):
         raise TypeError(
             f"timeout must be seconds (a number) or an aiohttp.ClientTimeout, "
             f"not {type(timeout).__name__}"
         )
-    if not timeout > 0:
-        raise ValueError(f"timeout must be more than 0 seconds, not {timeout!r}")
+    if not 0 < timeout < math.inf:  # False for NaN too
+        raise ValueError(
+            f"timeout must be more than 0 seconds and finite, not {timeout!r} (an "
+            "aiohttp.ClientTimeout(total=None) turns the timeout off, if you really mean it)"
+        )
     return aiohttp.ClientTimeout(total=float(timeout), connect=min(float(timeout), _CONNECT_CAP))
 
 
@@ -73,38 +91,39 @@ def user_agent() -> str:
     return f"close_async/{__version__} aiohttp/{aiohttp.__version__} Python/{python}"
 
 
-def _connection_error(exc: BaseException, method: str, path: str) -> APIConnectionError | None:
-    """Translate an aiohttp or timeout exception; None for anything else."""
-    where = f"{method} {path}"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError(
-            f"{where}: timed out opening the connection; check the network or raise timeout=",
-            method=method,
-            path=path,
-            sent=False,
-        )
-    if isinstance(exc, asyncio.TimeoutError):  # aiohttp's read/total timeouts too
-        return APITimeoutError(
-            f"{where}: no answer within the timeout; raise timeout= if Close is slow",
-            method=method,
-            path=path,
-        )
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return APIConnectionError(
-            f"{where}: could not connect ({exc}); check the network and base_url",
-            method=method,
-            path=path,
-            sent=False,
-        )
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        kind = type(exc).__name__
-        detail = str(exc) or "no detail"
-        return APIConnectionError(
-            f"{where}: the connection failed before an answer came ({kind}: {detail})",
-            method=method,
-            path=path,
-        )
-    return None
+class _Response(aiohttp.ClientResponse):
+    """aiohttp's response, except that a connection lost before the status line is not
+    resent by aiohttp itself.
+
+    aiohttp resends an idempotent request once when reading the answer's start fails with
+    ``ClientOSError`` or ``ServerDisconnectedError`` (``ClientSession._request``, from 3.10
+    on; only a private attribute turns it off, from 3.11). Raising ``AnswerLost`` instead, a
+    ``ClientConnectionError`` it does not resend, leaves the decision to our retry. A
+    response class is a documented ``ClientSession`` argument in every version we support.
+    """
+
+    async def start(self, connection: Connection) -> aiohttp.ClientResponse:
+        try:
+            return await super().start(connection)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            lost = AnswerLost(f"{type(exc).__name__}: {str(exc) or 'no detail'}")
+        raise lost  # outside the except block: nothing of aiohttp's is chained
+
+
+async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Hold ``session`` open until this generator is closed, then close it.
+
+    An open async generator is finalised by its event loop's ``shutdown_asyncgens()``,
+    which ``asyncio.run()`` and ``asyncio.Runner`` call before closing the loop: the session
+    is then closed in its own loop, while that loop still runs, even when the client was
+    never closed. Without that a client used in two ``asyncio.run()`` calls would leave the
+    first loop's session unclosed (aiohttp's warning) and fail in the second ("Event loop
+    is closed").
+    """
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 class Transport:
@@ -121,14 +140,20 @@ class Transport:
         session: aiohttp.ClientSession | None,
         gate: RateLimitGate,
         stats: ClientStats,
+        max_response_size: int,
     ) -> None:
         self._base_url = base_url
         self._timeout = timeout
         self._policy = policy
         self._max_concurrency = max_concurrency
+        self._max_response_size = max_response_size
         self._slots = asyncio.Semaphore(max_concurrency)
         self._session = session
         self._owns_session = session is None
+        # The event loop the session belongs to, and (for a session we made) what closes it
+        # when that loop ends; see _open_session.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper: AsyncGenerator[None, None] | None = None
         self._gate = gate
         self.stats = stats
         self.closed = False
@@ -138,6 +163,8 @@ class Transport:
             "Authorization": authorization,
             "User-Agent": user_agent(),
             "Accept": "application/json",
+            # We decode bodies ourselves, within max_response_size (see _responses).
+            "Accept-Encoding": ACCEPT_ENCODING,
         }
         self._json_headers = {**self._headers, "Content-Type": "application/json"}
 
@@ -154,31 +181,64 @@ class Transport:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    def _check_open(self) -> None:
         if self.closed:
             raise ClientClosedError(
                 "this CloseClient is closed; create a new one (or keep the 'async with' "
                 "block open while you use it)"
             )
-        if self._session is not None and self._session.closed:
+
+    async def _open_session(self) -> aiohttp.ClientSession:
+        """Return the session for the running event loop, making it when needed.
+
+        Our own session is made on first use, inside the running loop, so that a client
+        can be built at import time or in synchronous set-up code. A client used in a new
+        event loop (a second ``asyncio.run()``) gets a new session there: the previous
+        one was closed when its loop shut down (``_close_at_loop_end``). A session that
+        still belongs to another loop cannot be closed or used from this one: that is
+        an EventLoopError.
+        """
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and session.closed and not self._owns_session:
             raise ClientClosedError(
                 "the aiohttp.ClientSession given as session= is closed; keep it open for "
                 "as long as the CloseClient is used"
             )
-        if self._session is None:
-            # Created on first use, inside the running loop, so that a client can be built
-            # at import time or in synchronous set-up code.
-            connector = aiohttp.TCPConnector(limit=self._max_concurrency)
-            self._session = aiohttp.ClientSession(connector=connector)
-        return self._session
+        if session is not None and self._loop is not None and self._loop is not loop:
+            if not self._owns_session:
+                raise EventLoopError(
+                    "the aiohttp.ClientSession given as session= belongs to another event "
+                    "loop; use the CloseClient in the loop that made the session"
+                )
+            if not session.closed:
+                raise _still_open_elsewhere(self._loop)
+        if session is None or session.closed or self._loop is not loop:
+            # A semaphore binds to the loop that first waits on it: a new one per loop.
+            self._slots = asyncio.Semaphore(self._max_concurrency)
+            self._loop = loop
+            if self._owns_session:
+                connector = aiohttp.TCPConnector(limit=self._max_concurrency)
+                session = aiohttp.ClientSession(connector=connector, response_class=_Response)
+                self._session = session
+                self._keeper = _close_at_loop_end(session)
+                await self._keeper.__anext__()  # registers it with this loop's shutdown
+        assert session is not None
+        return session
 
     async def aclose(self) -> None:
         """Close the session if we made it; a caller's session stays open."""
+        keeper, session = self._keeper, self._session
+        ours_open = keeper is not None and session is not None and not session.closed
+        if ours_open and self._loop is not asyncio.get_running_loop():
+            raise _still_open_elsewhere(self._loop)
         self.closed = True
+        self._keeper = self._session = None
         await cancel_and_wait(list(self._tasks))
-        session, self._session = self._session, None
-        if session is not None and self._owns_session:
-            await session.close()
+        if ours_open:
+            assert keeper is not None
+            await keeper.aclose()  # closes the session
 
     async def request(
         self,
@@ -190,7 +250,7 @@ class Transport:
         json_body: object = None,
     ) -> Any:
         """Send one logical request, with retries; return the parsed JSON (None if empty)."""
-        self._get_session()  # fail fast, before any waiting, when closed
+        self._check_open()  # fail fast, before any waiting
         body = None if json_body is None else dumps(json_body)
         policy = self._policy
         try:
@@ -203,15 +263,28 @@ class Transport:
                 if policy.max_retries == 0 or not should_retry(method, exc, policy):
                     raise
                 first_failure: CloseError | None = exc
+                lost = answer_lost(exc)  # it may have been done, and its answer lost
 
             async def attempt() -> Any:
-                nonlocal first_failure
+                nonlocal first_failure, lost
                 if first_failure is not None:
                     # Attempt 1 already happened: replay its failure, so that tenacity
                     # logs it, waits and counts attempts exactly as if it had made it.
                     failure, first_failure = first_failure, None
                     raise failure
-                return await self._attempt(method, path, group, params, body)
+                try:
+                    return await self._attempt(method, path, group, params, body)
+                except CloseError as exc:
+                    if lost and done_after_lost_answer(method, exc):
+                        logger.info(
+                            "%s %s -> 404 after an attempt whose answer was lost: that "
+                            "attempt did it; done",
+                            method,
+                            path,
+                        )
+                        return None
+                    lost = lost or answer_lost(exc)
+                    raise
 
             retrying = AsyncRetrying(
                 stop=stop_after_attempt(policy.max_retries + 1),
@@ -221,10 +294,14 @@ class Transport:
                 reraise=True,
             )
             return await retrying(attempt)
-        except CloseError:
+        except CloseError as exc:
             for c in counters(self.stats):
                 c.errors += 1
-            raise
+            # Ours are raised outside except blocks, yet Python may still chain whatever
+            # exception a frame up the stack is handling (on 3.10 even an aiohttp parser
+            # error, left as the task's current exception): nothing foreign rides along.
+            exc.__context__ = None
+            raise  # a bare raise chains nothing new
 
     def _wait(self, state: RetryCallState) -> float:
         assert state.outcome is not None
@@ -255,13 +332,16 @@ class Transport:
     async def _attempt(
         self, method: str, path: str, group: str, params: Params | None, body: bytes | None
     ) -> Any:
-        session = self._get_session()
+        session = self._session
+        if session is None or self._loop is not asyncio.get_running_loop() or session.closed:
+            session = await self._open_session()  # also where a closed client stops
         started = time.monotonic()
         token = await self._gate.acquire(group)
         held = time.monotonic() - started
         if held < 0.001:  # admitted at once: the microseconds of the call are not a wait
             held = 0.0
         observation: Observation | None = None
+        failure: APIConnectionError | None = None
         try:
             async with self._slots:
                 for c in counters(self.stats):
@@ -276,78 +356,71 @@ class Transport:
                         headers=self._json_headers if body is not None else self._headers,
                         timeout=self._timeout,
                         allow_redirects=False,
+                        auto_decompress=False,  # see _responses.decode_content
                     ) as response:
-                        raw = await response.read()
                         status, reason, headers = response.status, response.reason, response.headers
+                        length = response.content_length
+                        if length is not None and length <= self._max_response_size:
+                            raw: bytes | None = await response.read()  # the usual case
+                        else:
+                            raw = await _read_capped(response, self._max_response_size)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    error = _connection_error(exc, method, path)
-                    if error is None:
+                    failure = connection_error(exc, method, path)
+                    if failure is None:
                         raise
-                    raise error from exc
-            info, wait = server_wait(headers, now=time.time())
-            observation = Observation(status, info, wait)
+            if failure is None:
+                now = time.time()
+                info, wait = server_wait(headers, now=now)
+                observation = Observation(status, info, wait)
         finally:
             await self._gate.release(group, token, observation)
+        if failure is not None:
+            raise failure  # outside the except block: aiohttp's exception is not chained
         if status == 429:
             for c in counters(self.stats):
                 c.rate_limited += 1
-        return self._decode(method, path, status, reason, headers, raw, wait)
-
-    def _decode(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        reason: str | None,
-        headers: Mapping[str, str],
-        raw: bytes,
-        wait: float | None,
-    ) -> Any:
-        empty = not raw or raw.isspace()
-        if 200 <= status < 300:
-            if status == 204 or empty:
-                return None
-            try:
-                return loads(raw)
-            except ValueError:
-                kind = headers.get("Content-Type", "no content type")
-                raise ResponseValidationError(
-                    f"{method} {path} -> {status}: the body is not JSON ({kind}, "
-                    f"{len(raw)} bytes); is base_url pointing at Close's API?",
-                    method=method,
-                    path=path,
-                ) from None
-        body: object
-        try:
-            body = None if empty else loads(raw)
-        except ValueError:
-            body = raw.decode("utf-8", "replace")  # a proxy's HTML page, say
-        cls = error_class_for(status)
-        detail = ""
-        if cls is not RateLimitError:
-            # RateLimit's reset is about the rate window, not about this failure: only an
-            # explicit Retry-After (a 503 may carry one) says when to try again.
-            wait = parse_retry_after(headers.get("Retry-After"), now=time.time())
-        else:
-            cap = self._policy.max_rate_limit_wait
-            if wait is not None and wait > cap:
-                detail = (
-                    f"Close asked us to wait {wait:.0f} s, longer than max_rate_limit_wait "
-                    f"({cap:.0f} s)"
-                )
-            elif wait is None:
-                detail = "Close did not say how long to wait"
-        raise cls.from_response(
-            status=status,
-            reason=reason,
-            method=method,
-            path=path,
-            body=body,
-            retry_after=wait,
-            detail=detail,
+        return decode_answer(
+            method,
+            path,
+            status,
+            reason,
+            headers,
+            raw,
+            wait=wait,
+            max_wait=self._policy.max_rate_limit_wait,
+            max_size=self._max_response_size,
+            now=now,
         )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_size: int) -> bytes | None:
+    """Read a body of unknown (or too large) length as it came (still encoded); None once it
+    is larger than ``max_size``: the rest is left unread, and the connection is closed
+    rather than reused."""
+    length = response.content_length
+    if length is not None and length > max_size:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    content = response.content
+    while chunk := await content.readany():
+        size += len(chunk)
+        if size > max_size:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _still_open_elsewhere(loop: asyncio.AbstractEventLoop | None) -> EventLoopError:
+    state = "is still running" if loop is not None and loop.is_running() else "was not shut down"
+    return EventLoopError(
+        f"this CloseClient's connections belong to another event loop, which {state}; "
+        "use one client per event loop (thread), or close it (await close.aclose()) in the "
+        "loop that used it. A loop run by asyncio.run() or asyncio.Runner closes them by "
+        "itself when it ends"
+    )
 
 
 def _reason(error: BaseException | None) -> str:

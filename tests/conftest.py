@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp import web
 
 from close_async import CloseClient
 from close_async.testing import FakeClose
@@ -41,3 +43,26 @@ def pytest_sessionfinish() -> None:
     from .test_benchmarks_smoke import Background
 
     Background.stop()
+
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """Start small servers of a test's own on loopback; ``await serve(handler)`` gives the
+    API root URL (``https://`` with ``ssl_context=``)."""
+    runners: list[web.ServerRunner] = []
+
+    async def start(handler: Handler, *, ssl_context: ssl.SSLContext | None = None) -> str:
+        runner = web.ServerRunner(web.Server(handler), shutdown_timeout=0.1)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        await site.start()
+        port = runner.addresses[0][1]
+        return f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}/api/v1/"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

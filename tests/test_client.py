@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import gc
 import logging
 import re
 import tracemalloc
+import warnings
 
 import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from close_async import ClientClosedError, CloseClient, __version__
+from close_async import ClientClosedError, CloseClient, EventLoopError, __version__
+from close_async.testing import FakeClose
 
 URL = "http://127.0.0.1:9/api/v1/"
 SUBS = re.compile(r"^http://127\.0\.0\.1:9/api/v1/sequence_subscription/.*$")
@@ -182,3 +186,129 @@ def test_the_allocator_tweak_can_be_turned_off(
     finally:
         tracemalloc.stop()
     assert (peak >= _malloc._BLOCK) is allocates
+
+
+# -- settings checked before any request ----------------------------------------------------
+
+
+class NotAGate:
+    async def acquire(self) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"timeout": float("inf")}, ValueError, "timeout must be more than 0 seconds and finite"),
+        ({"timeout": float("nan")}, ValueError, "timeout must be more than 0 seconds and finite"),
+        ({"timeout": True}, TypeError, "timeout must be seconds"),
+        (
+            {"timeout": aiohttp.ClientTimeout(total=float("inf"))},
+            ValueError,
+            "timeout.total must be a finite number",
+        ),
+        ({"max_rate_limit_wait": float("nan")}, ValueError, "max_rate_limit_wait must be a finite"),
+        ({"max_rate_limit_wait": float("inf")}, ValueError, "max_rate_limit_wait must be a finite"),
+        ({"max_rate_limit_wait": True}, TypeError, "max_rate_limit_wait must be a number"),
+        ({"backoff_base": float("nan")}, ValueError, "backoff_base must be a finite"),
+        ({"backoff_cap": True}, TypeError, "backoff_cap must be a number"),
+        ({"rate_limit_gate": NotAGate()}, TypeError, "rate_limit_gate must be a RateLimitGate"),
+        ({"rate_limit_gate": "local"}, TypeError, "rate_limit_gate must be a RateLimitGate"),
+    ],
+)
+def test_bad_settings_are_refused_by_type(
+    kwargs: dict[str, object], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        CloseClient("k", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["key\r\nX-Injected: 1", "key\n", "ke\ty", "key\x00", "k\x7fey"])
+@pytest.mark.parametrize("name", ["api_key", "oauth_token"])
+def test_a_credential_with_control_characters_is_refused(name: str, bad: str) -> None:
+    if bad.strip() != bad:
+        bad = "x" + bad + "y"  # a trailing line break alone is stripped, as a paste leaves it
+    with pytest.raises(ValueError, match=f"{name} contains control") as info:
+        CloseClient(**{name: bad})  # type: ignore[arg-type]
+    assert bad not in str(info.value)
+
+
+def test_a_credential_from_the_environment_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSE_API_KEY", "key\rmore")
+    with pytest.raises(ValueError, match="api_key contains control"):
+        CloseClient()
+
+
+def test_a_trailing_line_break_is_stripped() -> None:
+    CloseClient("key\n")  # as a key pasted from a file comes
+    CloseClient(oauth_token="tok\r\n")
+
+
+# -- the base URL from the environment ----------------------------------------------------
+
+
+def test_base_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOSE_BASE_URL", "http://127.0.0.1:8000/api/v1")
+    assert CloseClient("k").base_url == "http://127.0.0.1:8000/api/v1/"
+    # The argument wins over the variable, as on the command line.
+    assert CloseClient("k", base_url=URL).base_url == URL
+    monkeypatch.setenv("CLOSE_BASE_URL", "http://api.close.com/api/v1/")
+    with pytest.raises(ValueError, match="plain http"):
+        CloseClient("k")  # checked like the argument
+    monkeypatch.setenv("CLOSE_BASE_URL", "")
+    assert CloseClient("k").base_url == "https://api.close.com/api/v1/"
+
+
+# -- one client, several event loops ------------------------------------------------------
+
+
+def test_a_client_works_in_two_asyncio_runs_one_after_the_other() -> None:
+    with FakeClose(leads=3, seed=1).run_in_thread() as fake:
+        close = CloseClient(fake.api_key, base_url=fake.url)
+
+        async def list_sequences() -> int:
+            return len([s async for s in close.sequences.list()])
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            first = asyncio.run(list_sequences())  # the client is not closed in between
+            second = asyncio.run(list_sequences())
+            asyncio.run(close.aclose())
+            gc.collect()
+    assert first == second > 0
+    assert close.stats.requests == 2
+    assert fake.stats.requests == 2
+    assert [str(w.message) for w in caught] == []  # no unclosed session, connector or socket
+
+
+def test_a_client_whose_first_loop_was_not_shut_down_raises_a_clear_error() -> None:
+    with FakeClose(leads=3, seed=1).run_in_thread() as fake:
+        close = CloseClient(fake.api_key, base_url=fake.url)
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(close.sequences.get(fake.state.sequences()[0]["id"]))
+
+            async def in_another_loop() -> None:
+                await close.sequences.get("seq_1")
+
+            with pytest.raises(EventLoopError, match="belong to another event loop"):
+                asyncio.run(in_another_loop())
+            with pytest.raises(EventLoopError):
+                asyncio.run(close.aclose())
+            loop.run_until_complete(close.aclose())  # where it belongs: fine
+        finally:
+            loop.close()
+    assert close.closed
+
+
+async def test_a_callers_session_used_in_another_loop_is_a_clear_error() -> None:
+    async with aiohttp.ClientSession() as session:
+        close = CloseClient("k", base_url=URL, session=session)
+        with aioresponses() as mocked:
+            mocked.get(SUBS, payload={"id": "sub_1"})
+            await close.sequence_subscriptions.get("sub_1")  # binds it to this loop
+
+        def elsewhere() -> None:
+            asyncio.run(close.sequence_subscriptions.get("sub_1"))
+
+        with pytest.raises(EventLoopError, match="session= belongs to another event loop"):
+            await asyncio.to_thread(elsewhere)

@@ -30,3 +30,12 @@ def test_both_backends_agree(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_json_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"."):
         _json.loads(b"{not json")
+
+
+@pytest.mark.parametrize("backend", ["json", "orjson"])
+def test_json_nested_too_deeply_is_a_value_error(backend: str) -> None:
+    loads = pytest.importorskip("orjson").loads if backend == "orjson" else _json._std_loads
+    deep = b"[" * 100_000 + b"]" * 100_000  # beyond every decoder's limit, on every Python
+    with pytest.raises(ValueError, match=r".") as info:  # never RecursionError
+        loads(deep)
+    assert not isinstance(info.value, RecursionError)

@@ -45,5 +45,5 @@ def test_sync_client_options_are_typed(fake: FakeClose) -> None:
         assert close.base_url == fake.url
     with pytest.raises(TypeError, match="max_retry"):
         SyncCloseClient(fake.api_key, base_url=fake.url, max_retry=3)  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="max_retries"):
+    with pytest.raises(TypeError, match="max_retries"):
         SyncCloseClient(fake.api_key, max_retries="3")  # type: ignore[arg-type]

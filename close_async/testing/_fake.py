@@ -336,7 +336,7 @@ class FakeClose(EventFeatures):
 
         `fake.inject("GET", "sequence_subscription", ["503", "drop", Fault.rate_limited(2.5)])`
         fails the next three list or fetch requests of subscriptions. Kinds: `"503"`,
-        `"502_html"`, `"429"`, `"429_storm"`, `"drop"`, `"stall"`, or a `Fault`.
+        `"502_html"`, `"429"`, `"429_storm"`, `"drop"`, `"drop_after"`, `"stall"`, or a `Fault`.
         """
         if isinstance(faults, str):  # A lone kind would be read as one fault per character.
             raise TypeError(f"faults must be a list, e.g. [{faults!r}]")

@@ -11,10 +11,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["503", "502_html", "429", "429_storm", "drop", "stall"]
+FaultKind = Literal["503", "502_html", "429", "429_storm", "drop", "drop_after", "stall"]
 """A fault by name: `503` JSON error; `502_html` nginx-style HTML 502; `429` one injected 429;
 `429_storm` a run of 429s on the endpoint group for `storm_seconds`; `drop` the connection
-closed without an answer; `stall` an answer only after `stall_seconds`."""
+closed without an answer (and without acting); `drop_after` the request carried out (a
+subscription created, changed or deleted), then the connection closed before the answer
+left, as when a network fails on the way back (scripted only, not a random rate); `stall`
+an answer only after `stall_seconds`."""
 
 FAULT_KINDS: tuple[FaultKind, ...] = get_args(FaultKind)
 DEFAULT_429_RESET = 0.1

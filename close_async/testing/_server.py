@@ -18,7 +18,16 @@ from typing import Any
 
 from aiohttp import web
 
-from ._api import API_PREFIX, UNKNOWN_RESOURCE, CloseApi, Route, endpoint_group, error_body, resolve
+from ._api import (
+    API_PREFIX,
+    UNKNOWN_RESOURCE,
+    ApiResponse,
+    CloseApi,
+    Route,
+    endpoint_group,
+    error_body,
+    resolve,
+)
 from ._auth import Credentials
 from ._bulk import complete_bulk_action
 from ._faults import Fault, FaultPlan
@@ -199,15 +208,19 @@ class FakeServer:
     ) -> web.StreamResponse:
         if route is None:
             return self._json(404, _UNKNOWN_PATH, window)
-        method = request.method
-        body = await request.read() if method in ("POST", "PUT") else b""
-        answer = self.api.handle(method, route, request.query, body)
+        answer = await self._act(request, route)
         response = self._json(answer.status, answer.body, window)
         if answer.location is not None:
             # Newer Close endpoints answer a create with 201 and the new object's URL.
             base = f"{request.scheme}://{request.host}{API_PREFIX}"
             response.headers["Location"] = base + answer.location
         return response
+
+    async def _act(self, request: web.BaseRequest, route: Route) -> ApiResponse:
+        """Carry the request out on the state and return the API's answer."""
+        method = request.method
+        body = await request.read() if method in ("POST", "PUT") else b""
+        return self.api.handle(method, route, request.query, body)
 
     async def _inject(
         self, request: web.BaseRequest, fault: Fault, window: Window, route: Route | None
@@ -221,13 +234,16 @@ class FakeServer:
             return self._respond_with(502, BAD_GATEWAY_HTML, "text/html", window)
         if kind == "response":
             return self._json(fault.status, dumps(fault.body), window)
+        if kind == "drop_after" and route is not None:
+            await self._act(request, route)  # done at "Close"; the answer is lost below
         if kind == "stall":
             assert self._closing is not None
             try:
                 await asyncio.wait_for(self._closing.wait(), self._options.stall_seconds)
             except asyncio.TimeoutError:
                 return await self._answer(request, route, window)
-        # "drop", or a stall cut short by shutdown: close the connection without an answer.
+        # "drop", "drop_after", or a stall cut short by shutdown: close the connection
+        # without an answer.
         return self._drop(request)
 
     def _drop(self, request: web.BaseRequest) -> web.StreamResponse:

@@ -72,7 +72,8 @@ def _restore(cls: type[CloseError], args: tuple[Any, ...], state: dict[str, Any]
     """Rebuild a pickled exception (see ``CloseError.__reduce__``)."""
     error = cls.__new__(cls, *args)
     error.args = args
-    error.__dict__.update(state)
+    for name, value in state.items():
+        setattr(error, name, value)  # not __dict__.update: some live in slots
     return error
 
 
@@ -278,6 +279,11 @@ class FieldNotLoadedError(CloseError, AttributeError):
         super().__init__(message)
         self.name = name
         self.obj = obj
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # AttributeError keeps ``name`` and ``obj`` in slots of its own, not in __dict__.
+        state = {**self.__dict__, "name": self.name, "obj": self.obj}
+        return _restore, (type(self), self.args, state)
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

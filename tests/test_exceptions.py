@@ -224,3 +224,10 @@ async def test_no_credential_is_reachable_from_our_exceptions(
         assert error.__context__ is None
         copy: Any = pickle.loads(pickle.dumps(error))
         assert str(copy) == str(error)
+
+
+def test_a_field_not_loaded_keeps_its_name_and_object_through_pickle() -> None:
+    # AttributeError holds these in slots: a copy of __dict__ alone loses them.
+    error = close_async.FieldNotLoadedError("status was not loaded", name="status", obj="sub")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.name, copy.obj, str(copy)) == ("status", "sub", "status was not loaded")

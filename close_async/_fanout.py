@@ -1,4 +1,9 @@
-"""``list_many``: list the subscriptions of many IDs at once, with bounded concurrency.
+"""``list_many``: list the items of many IDs at once, with bounded concurrency.
+
+Generic over the model and decoupled from the resources: a ``FanOut`` is given a ``Job`` (the
+IDs, and a factory that builds the page-fetch function of one ID) and a ``Host`` (the client's
+limits, and a way to adopt the worker tasks so that closing the client stops them). Any
+endpoint family that lists by ID gets ``list_many`` by building those two.
 
 A fixed pool of ``concurrency`` worker tasks pulls IDs from the input one at a time (so a
 generator of a million IDs is never materialised), lists each ID's subscriptions (every
@@ -8,11 +13,12 @@ semaphore caps the requests in flight at ``concurrency``, pages fetched ahead in
 another caps the pages waiting for the consumer, so memory stays bounded by the
 concurrency whatever the input size.
 
-No subscription is yielded twice: a subscription belongs to one lead, one contact and one
-sequence, so only a repeated input ID could repeat it. A repeat of an ID still being listed,
-or of one that had subscriptions, is skipped. (IDs without subscriptions are not
-remembered, which keeps memory flat when most IDs have none; listing such an ID twice
-costs a request and yields nothing.)
+No item is yielded twice: within one ID's list, items are told apart by ``id``; across IDs,
+the caller's filter must be such that an item matches one ID only (a subscription belongs
+to one lead, one contact and one sequence), so only a repeated input ID could repeat it. A
+repeat of an ID still being listed, or of one that had items, is skipped. (IDs without
+items are not remembered, which keeps memory flat when most IDs have none; listing such an
+ID twice costs a request and yields nothing.)
 
 Stopping: leaving the ``async for`` early (``break``, an exception, ``aclosing``), cancelling
 the consuming task, or closing the client cancels the workers and waits for them, so no
@@ -32,23 +38,39 @@ from collections.abc import (
     Iterator,
     Sized,
 )
-from contextlib import aclosing
+from contextlib import AbstractAsyncContextManager, aclosing
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
 from ._exceptions import ClientClosedError, CloseError
-from ._models import SequenceSubscription
-from ._pagination import Items, paginate, whole_list
+from ._pagination import FetchPage, Items, paginate, whole_list
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
 from ._tasks import cancel_and_wait
 
-if TYPE_CHECKING:
-    from .resources.subscriptions import SequenceSubscriptions
+__all__ = [
+    "ErrorMode",
+    "FailedID",
+    "FanOut",
+    "FetcherFor",
+    "Host",
+    "Job",
+    "Limiter",
+    "OnIdDone",
+    "OnProgress",
+    "Progress",
+    "pick_source",
+]
 
-__all__ = ["ErrorMode", "FailedID", "FanOut", "OnIdDone", "OnProgress", "Progress"]
+M = TypeVar("M")
+
+#: Bounds the requests of a run (a semaphore): the fetch functions enter it around each request.
+Limiter = AbstractAsyncContextManager[Any]
+#: Builds the function that fetches one page of one ID's list, its requests bounded by the
+#: limiter: ``fetcher_for(id, limiter)(skip, size)``.
+FetcherFor = Callable[[str, Limiter], FetchPage[M]]
 
 
 @attrs.frozen(kw_only=True)
@@ -56,11 +78,11 @@ class Progress:
     """Where a ``list_many`` run stands.
 
     Attributes:
-        ids_done: IDs finished, successfully or not, all their subscriptions yielded
-            (a repeated input ID counts each time).
+        ids_done: IDs finished, successfully or not, all their items yielded (a repeated
+            input ID counts each time).
         ids_failed: IDs that failed for good (with ``on_error="continue"``).
         ids_total: the number of input IDs when the input has a length, else None.
-        items: subscriptions handed to the consumer so far.
+        items: items (subscriptions) handed to the consumer so far.
         requests, retries, rate_limited, rate_limit_wait: as in ``ClientStats``, for this
             run only.
         elapsed: seconds since the run started.
@@ -79,10 +101,10 @@ class Progress:
 
 @attrs.frozen
 class FailedID:
-    """An ID whose subscriptions could not be listed, and why.
+    """An ID whose items could not be listed, and why.
 
-    ``items_yielded`` is how many of its subscriptions were yielded before it failed (its
-    first pages may have arrived): listing it again repeats those.
+    ``items_yielded`` is how many of its items were yielded before it failed (its first
+    pages may have arrived): listing it again repeats those.
     """
 
     id: str
@@ -92,6 +114,39 @@ class FailedID:
 
 OnProgress = Callable[[Progress], object]
 ErrorMode = Literal["raise", "continue"]
+
+
+@attrs.frozen(kw_only=True)
+class Host:
+    """What a fan-out needs from the client it runs in.
+
+    Attributes:
+        max_concurrency: the most requests the client has in flight; a run never asks for
+            more (the excess would only queue in the client).
+        adopt: takes each worker task, to cancel it when the client closes.
+        is_closed: whether the client was closed (a worker cancelled then says so).
+    """
+
+    max_concurrency: int
+    adopt: Callable[[asyncio.Future[Any]], object]
+    is_closed: Callable[[], bool]
+
+
+@attrs.frozen(kw_only=True)
+class Job(Generic[M]):
+    """What a fan-out lists: IDs, and how to list the items of one of them.
+
+    Attributes:
+        ids: the input IDs (any iterable or async iterable, consumed lazily).
+        name: what the IDs are, as the argument was called (``"lead_ids"``), for messages.
+        fetcher_for: builds the page-fetch function of one ID (see ``FetcherFor``).
+        path: the list's path (``"sequence_subscription/"``), for error messages.
+    """
+
+    ids: Iterable[str] | AsyncIterable[str]
+    name: str
+    fetcher_for: FetcherFor[M]
+    path: str = ""
 
 
 @attrs.frozen
@@ -115,7 +170,6 @@ class _IdDone:
     repeat: bool = False
 
 
-_Message = list[SequenceSubscription] | _IdDone | _Exit
 OnIdDone = Callable[[str, int], object]
 
 
@@ -153,9 +207,13 @@ class _IDs:
         return check_id(value, f"each of {self._name}")
 
 
-def _pick_source(
+def pick_source(
     **sources: Iterable[str] | AsyncIterable[str] | None,
 ) -> tuple[str, Iterable[str] | AsyncIterable[str]]:
+    """Check that exactly one of the ``sources`` of IDs was given; return its name and IDs.
+
+    A list, tuple or set is checked whole now, so that a bad ID costs no request at all.
+    """
     given = [(name, ids) for name, ids in sources.items() if ids is not None]
     if len(given) != 1:
         raise ValueError(
@@ -175,7 +233,6 @@ def _pick_source(
 
 @attrs.frozen(kw_only=True)
 class _Settings:
-    filter: str  # the list filter: lead_id, contact_id or sequence_id
     concurrency: int
     page_size: int
     prefetch: int
@@ -184,7 +241,7 @@ class _Settings:
     on_id_done: OnIdDone | None
 
 
-class _Run:
+class _Run(Generic[M]):
     """The state of one run, shared by its generator and its workers.
 
     Kept apart from ``FanOut`` on purpose: the generator and the worker tasks refer to this
@@ -193,15 +250,11 @@ class _Run:
     workers.
     """
 
-    def __init__(
-        self,
-        resource: SequenceSubscriptions,
-        ids: Iterable[str] | AsyncIterable[str],
-        settings: _Settings,
-    ) -> None:
-        self.resource = resource
-        self.ids = ids
+    def __init__(self, job: Job[M], host: Host, settings: _Settings) -> None:
+        self.job = job
+        self.host = host
         self.settings = settings
+        ids = job.ids
         self.total = len(ids) if isinstance(ids, Sized) else None
         self.stats = ClientStats()
         self.failures: list[FailedID] = []
@@ -238,19 +291,19 @@ class _Run:
     async def stop(self) -> None:
         await cancel_and_wait(self.workers)
 
-    async def results(self) -> AsyncGenerator[list[SequenceSubscription], None]:
+    async def results(self) -> AsyncGenerator[list[M], None]:
         """Start the workers and yield the pages they queue, until all are done."""
         self.started = time.monotonic()
         concurrency = self.settings.concurrency
-        ids = _IDs(self.ids, f"{self.settings.filter}s")
-        pages: asyncio.Queue[_Message] = asyncio.Queue()
+        ids = _IDs(self.job.ids, self.job.name)
+        pages: asyncio.Queue[list[M] | _IdDone | _Exit] = asyncio.Queue()
         room = asyncio.Semaphore(2 * concurrency)  # pages waiting for the consumer
         requests = asyncio.Semaphore(concurrency)
         workers = self.workers = [
             asyncio.ensure_future(self.work(ids, pages, room, requests)) for _ in range(concurrency)
         ]
         for worker in workers:
-            self.resource._transport.adopt(worker)
+            self.host.adopt(worker)
         on_id_done = self.settings.on_id_done
         try:
             live = len(workers)
@@ -283,7 +336,7 @@ class _Run:
     async def work(
         self,
         ids: _IDs,
-        pages: asyncio.Queue[_Message],
+        pages: asyncio.Queue[list[M] | _IdDone | _Exit],
         room: asyncio.Semaphore,
         requests: asyncio.Semaphore,
     ) -> None:
@@ -310,7 +363,7 @@ class _Run:
                     # out: it may stop the run (the CLI does, on a bad API key).
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
-            if self.resource._transport.closed:
+            if self.host.is_closed():
                 error = ClientClosedError("the CloseClient was closed while list_many was running")
             raise
         except BaseException as exc:  # a failure to raise from the consumer's loop
@@ -322,15 +375,13 @@ class _Run:
         self,
         ids: _IDs,
         id_: str,
-        pages: asyncio.Queue[_Message],
+        pages: asyncio.Queue[list[M] | _IdDone | _Exit],
         room: asyncio.Semaphore,
         requests: asyncio.Semaphore,
     ) -> tuple[int, CloseError | None]:
         """List one ID into the queue; return how many were queued, and the failure if any."""
         settings = self.settings
-        fetch = self.resource._page_fetcher(
-            SequenceSubscription, {settings.filter: id_}, limiter=requests
-        )
+        fetch = self.job.fetcher_for(id_, requests)
         queued = 0
         try:
             first = await fetch(0, settings.page_size)
@@ -362,23 +413,24 @@ class _Run:
         return queued, None
 
 
-class FanOut(Items[SequenceSubscription]):
-    """The subscriptions of many IDs, as ``list_many`` returns them.
+class FanOut(Items[M]):
+    """The items of many IDs (``FanOut[SequenceSubscription]`` for ``list_many``).
 
     Iterate it with ``async for`` (like a generator, it runs once). Afterwards (or during)
     ``failures`` lists the IDs that failed (with ``on_error="continue"``) and ``progress``
     says where the run stands.
     ``aclose()`` (or ``async with``, or ``contextlib.aclosing``) stops it at once; so does
     dropping it (``break``), as the event loop then finalises it.
+
+    Built by a resource (``list_many``) from a ``Job`` and the client's ``Host``; arguments
+    are checked here, before any request.
     """
 
     def __init__(
         self,
-        resource: SequenceSubscriptions,
+        job: Job[M],
+        host: Host,
         *,
-        lead_ids: Iterable[str] | AsyncIterable[str] | None,
-        contact_ids: Iterable[str] | AsyncIterable[str] | None,
-        sequence_ids: Iterable[str] | AsyncIterable[str] | None,
         concurrency: int,
         page_size: int,
         prefetch: int,
@@ -386,34 +438,28 @@ class FanOut(Items[SequenceSubscription]):
         on_progress: OnProgress | None,
         on_id_done: OnIdDone | None = None,
     ) -> None:
-        name, ids = _pick_source(
-            lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
-        )
         if on_error not in ("raise", "continue"):
             raise ValueError(f"on_error must be 'raise' or 'continue', not {on_error!r}")
         for hook_name, hook in (("on_progress", on_progress), ("on_id_done", on_id_done)):
             if hook is not None and not callable(hook):
                 raise TypeError(f"{hook_name} must be callable")
         settings = _Settings(
-            filter=name[:-1],  # lead_ids -> lead_id
             # Never more than the client allows: the excess would only queue in the client.
-            concurrency=min(
-                check_positive(concurrency, "concurrency"), resource._transport.max_concurrency
-            ),
+            concurrency=min(check_positive(concurrency, "concurrency"), host.max_concurrency),
             page_size=check_page_size(page_size),
             prefetch=check_positive(prefetch, "prefetch"),
             on_error=on_error,
             on_progress=on_progress,
             on_id_done=on_id_done,
         )
-        self._run = _Run(resource, ids, settings)
+        self._run = _Run(job, host, settings)
         # The generator does not start (no worker, no request) until the first item is
         # asked for, and never starts if it is closed first.
         super().__init__(self._run.results())
 
     def __repr__(self) -> str:
-        settings = self._run.settings
-        return f"<FanOut {settings.filter}s concurrency={settings.concurrency} {self.progress}>"
+        run = self._run
+        return f"<FanOut {run.job.name} concurrency={run.settings.concurrency} {self.progress}>"
 
     @property
     def concurrency(self) -> int:
@@ -435,7 +481,7 @@ class FanOut(Items[SequenceSubscription]):
         """This run's share of the client's counters."""
         return self._run.stats
 
-    def __aiter__(self) -> FanOut:
+    def __aiter__(self) -> FanOut[M]:
         return self
 
     async def aclose(self) -> None:
@@ -445,7 +491,7 @@ class FanOut(Items[SequenceSubscription]):
         # scheduled by the event loop): stop its workers here and now all the same.
         await self._run.stop()
 
-    async def __aenter__(self) -> FanOut:
+    async def __aenter__(self) -> FanOut[M]:
         return self
 
     async def __aexit__(

@@ -22,7 +22,6 @@ import attrs
 
 from ._client import CloseClient
 from ._fanout import FailedID, FanOut, Progress
-from ._models import SequenceSubscription
 from ._stats import ClientStats
 from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
@@ -239,30 +238,30 @@ def _iterate(runner: _Runner, items: AsyncIterator[T]) -> Iterator[T]:
     return runner.stream(items)
 
 
-def _fan_out(runner: _Runner, fan_out: FanOut) -> SyncFanOut:
+def _fan_out(runner: _Runner, fan_out: FanOut[T]) -> SyncFanOut[T]:
     return SyncFanOut(fan_out, runner)
 
 
-class SyncFanOut(Iterator[SequenceSubscription]):
+class SyncFanOut(Iterator[T]):
     """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
     ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
     ``for`` loop over it early."""
 
-    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
+    def __init__(self, fan_out: FanOut[T], runner: _Runner) -> None:
         self._fan_out = fan_out
         self._items = runner.stream(fan_out)
 
-    def __iter__(self) -> SyncFanOut:
+    def __iter__(self) -> SyncFanOut[T]:
         return self
 
-    def __next__(self) -> SequenceSubscription:
+    def __next__(self) -> T:
         return next(self._items)
 
     def close(self) -> None:
         """Stop the run: cancel the requests in flight and wait until they have stopped."""
         self._items.close()
 
-    def __enter__(self) -> SyncFanOut:
+    def __enter__(self) -> SyncFanOut[T]:
         return self
 
     def __exit__(

@@ -341,7 +341,7 @@ async def test_closing_the_client_stops_the_run(big: FakeClose) -> None:
     assert_no_pending_tasks()
 
 
-async def drain(run: FanOut) -> None:
+async def drain(run: FanOut[SequenceSubscription]) -> None:
     async for _ in run:
         pass
 

@@ -17,6 +17,7 @@ from .._client import DEFAULT_BASE_URL, DEFAULT_MAX_CONCURRENCY, ENV_API_KEY, Cl
 from .._convert import unstructure
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FanOut, Progress
+from .._models import SequenceSubscription
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal
 from ._export import ExportResult, ExportWriter, IdSource, summary
 from ._formats import (
@@ -237,7 +238,7 @@ async def export(close: CloseClient, job: ExportJob) -> ExportResult:
     )
 
 
-async def _drain(run: FanOut, writer: ExportWriter) -> None:
+async def _drain(run: FanOut[SequenceSubscription], writer: ExportWriter) -> None:
     # `async with`: a cancellation (a signal) stops the run's requests before going on.
     async with run:
         async for sub in run:

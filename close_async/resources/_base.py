@@ -8,6 +8,7 @@ from typing import Any, ClassVar, TypeVar
 
 from .._convert import StructureError, structure, structure_many
 from .._exceptions import ResponseValidationError
+from .._fanout import Host
 from .._pagination import FetchPage, Items, PageOf, paginate
 from .._params import check_id
 from .._transport import Transport
@@ -29,6 +30,15 @@ class Resource:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.collection}>"
+
+    def _host(self) -> Host:
+        """What a fan-out over this family needs from the client (see ``FanOut``)."""
+        transport = self._transport
+        return Host(
+            max_concurrency=transport.max_concurrency,
+            adopt=transport.adopt,
+            is_closed=lambda: transport.closed,
+        )
 
     def _detail(self, id: object) -> str:
         return f"{self.collection}{check_id(id)}/"

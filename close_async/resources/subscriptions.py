@@ -6,10 +6,12 @@ https://developer.close.com/api/resources/sequences (the subscription pages).
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._enums import SubscriptionStatus
+from .._fanout import ErrorMode, FanOut, Job, Limiter, OnIdDone, OnProgress, pick_source
 from .._models import SequenceSubscription
+from .._pagination import FetchPage
 from .._params import (
     NOT_GIVEN,
     NotGiven,
@@ -22,9 +24,6 @@ from .._params import (
     list_filters,
 )
 from ._base import Resource
-
-if TYPE_CHECKING:
-    from .._fanout import ErrorMode, FanOut, OnIdDone, OnProgress
 
 __all__ = ["SequenceSubscriptions"]
 
@@ -69,7 +68,7 @@ class SequenceSubscriptions(Resource):
         on_error: ErrorMode = "raise",
         on_progress: OnProgress | None = None,
         on_id_done: OnIdDone | None = None,
-    ) -> FanOut:
+    ) -> FanOut[SequenceSubscription]:
         """List the subscriptions of many leads, contacts or sequences at once.
 
         Give exactly one of ``lead_ids``, ``contact_ids``, ``sequence_ids``: a list, any
@@ -85,13 +84,18 @@ class SequenceSubscriptions(Resource):
         the consuming task; an exception from either ends the run and is raised from the
         ``async for``. See the README's "Fan-out" section.
         """
-        from .._fanout import FanOut
+        name, ids = pick_source(
+            lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
+        )
+        field = name[:-1]  # lead_ids -> lead_id, the list's filter
 
+        def fetcher_for(id_: str, limiter: Limiter) -> FetchPage[SequenceSubscription]:
+            return self._page_fetcher(_Sub, {field: id_}, limiter=limiter)
+
+        job = Job(ids=ids, name=name, fetcher_for=fetcher_for, path=self.collection)
         return FanOut(
-            self,
-            lead_ids=lead_ids,
-            contact_ids=contact_ids,
-            sequence_ids=sequence_ids,
+            job,
+            self._host(),
             concurrency=concurrency,
             page_size=page_size,
             prefetch=self._prefetch if prefetch is None else prefetch,

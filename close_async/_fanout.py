@@ -400,6 +400,7 @@ class _Run(Generic[M]):
                 # could only take a request from one that is sure to be useful.
                 may_fetch_ahead=ids.exhausted,
                 first=first,
+                path=self.job.path,
             )
             del first  # paginate holds it only as long as it needs to
             async with aclosing(listing):

@@ -12,6 +12,10 @@ yielded is dropped (offsets shift when records are added during the listing), an
 page comes back short while ``has_more`` is still true, the pages fetched ahead were
 computed from the wrong offsets: they are dropped and paging goes on one page at a time
 from where that page ended.
+
+A list always ends: a page that adds no new item while ``has_more`` is still true (a
+server that ignores ``_skip`` and repeats itself) raises ``ResponseValidationError``
+instead of sending another request; asking for the next page could go on for ever.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._exceptions import ResponseValidationError
 from ._tasks import cancel_and_wait
 
 __all__ = ["DEFAULT_PREFETCH", "Items", "PageOf", "next_window", "paginate", "whole_list"]
@@ -62,6 +67,7 @@ async def paginate(
     key: Callable[[T], str] = by_id,
     may_fetch_ahead: Callable[[], bool] | None = None,
     first: PageOf[T] | None = None,
+    path: str = "",
 ) -> AsyncGenerator[list[T], None]:
     """Yield the items of a list, page by page, in order and without repeated keys.
 
@@ -70,7 +76,8 @@ async def paginate(
     asked before each page fetched on speculation (beyond the one page known to exist): a
     fan-out whose requests are all busy with other lists says no, as such a page could only
     take a slot from a request that is sure to be useful. ``first``, when given, is the page
-    at offset 0, already fetched with ``fetch(0, page_size)``.
+    at offset 0, already fetched with ``fetch(0, page_size)``. ``path`` names the list in
+    the error raised when the server repeats itself (see the module docstring).
     """
     if limit is not None:
         if limit == 0:
@@ -95,6 +102,8 @@ async def paginate(
         while True:
             items = page.items
             fresh = _unseen(items, key, seen, last=not page.has_more)
+            if not fresh and items and page.has_more:
+                raise _repeating(path, skip, len(items))
             if left is not None:
                 fresh = fresh[:left]
                 left -= len(fresh)
@@ -179,6 +188,18 @@ def _unseen(items: list[T], key: Callable[[T], str], seen: set[str], *, last: bo
             seen.add(item_key)
             fresh.append(item)
     return fresh
+
+
+def _repeating(path: str, skip: int, count: int) -> ResponseValidationError:
+    return ResponseValidationError(
+        f"GET {path}: the page at _skip={skip} holds only items already listed ({count}), "
+        "yet Close says has_more=true: the server kept repeating itself, so the list was "
+        "stopped rather than asked for without end. Try again later; if it persists, report "
+        "it to Close",
+        method="GET",
+        path=path,
+        field="$.has_more",
+    )
 
 
 async def _cancel(pending: deque[tuple[int, asyncio.Future[PageOf[T]]]]) -> None:

@@ -130,6 +130,7 @@ class Resource:
             page_size=page_size,
             limit=limit,
             prefetch=self._prefetch,
+            path=self.collection,
         )
         return Items(pages)
 

@@ -149,11 +149,20 @@ class Items(AsyncIterator[T]):
     of the cost per item: within a page, items come from a plain list iterator instead of
     a generator step each. Dropping this iterator drops the pages generator, which the event
     loop then finalises (stopping its requests), as it would a generator of items.
+
+    ``aclose()`` works from any task. While the consuming task waits for a page, the pages
+    generator is running and cannot be closed from another task (Python raises "already
+    running"): ``aclose()`` then cancels that wait instead, the generator's clean-up runs
+    in the consuming task, whose ``async for`` simply ends, and ``aclose()`` returns once
+    all of that is done.
     """
 
     def __init__(self, pages: AsyncGenerator[list[T], None]) -> None:
         self._pages = pages
         self._items: Iterator[T] = iter(())
+        # The task waiting for a page in __anext__, if one is; set per page, not per item.
+        self._waiting: asyncio.Task[Any] | None = None
+        self._stopped: asyncio.Event | None = None  # set once a stop from elsewhere is done
 
     def __aiter__(self) -> Items[T]:
         return self
@@ -161,16 +170,44 @@ class Items(AsyncIterator[T]):
     async def __anext__(self) -> T:
         for item in self._items:
             return item
-        async for page in self._pages:
-            self._items = iter(page)
-            for item in self._items:
-                return item
+        self._waiting = asyncio.current_task()
+        try:
+            async for page in self._pages:
+                self._items = iter(page)
+                for item in self._items:
+                    return item
+        except asyncio.CancelledError:
+            if self._stopped is None:
+                raise  # cancelled by someone else, not stopped by aclose()
+            _uncancel()  # the cancellation was ours: it must not linger in this task
+            raise StopAsyncIteration from None
+        finally:
+            self._waiting = None
+            if self._stopped is not None:
+                self._stopped.set()
         raise StopAsyncIteration
 
     async def aclose(self) -> None:
-        """Stop: cancel the pages in flight and wait for them."""
+        """Stop: cancel the pages in flight and wait for them, from any task."""
         self._items = iter(())
-        await self._pages.aclose()
+        waiting = self._waiting
+        if waiting is None or waiting is asyncio.current_task() or waiting.done():
+            await self._pages.aclose()
+            return
+        if self._stopped is None:
+            self._stopped = asyncio.Event()
+            waiting.cancel()
+        await self._stopped.wait()
+
+
+def _uncancel() -> None:
+    """Take back a cancellation that was caught (Python 3.11+ counts them per task; a count
+    left behind would break the task's ``asyncio.timeout`` and task groups). Re-raise if the
+    task was also cancelled by someone else."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        if task.uncancel() > 0:
+            raise asyncio.CancelledError
 
 
 def _unseen(items: list[T], key: Callable[[T], str], seen: set[str], *, last: bool) -> list[T]:

@@ -20,6 +20,11 @@ repeat of an ID still being listed, or of one that had items, is skipped. (IDs w
 items are not remembered, which keeps memory flat when most IDs have none; listing such an
 ID twice costs a request and yields nothing.)
 
+A dead or wrong host fails fast: until some request of the run has got an answer (any
+status), ``UNREACHABLE_AFTER`` IDs that failed to connect (each after its retries) end the
+run with ``APIConnectionError``, even with ``on_error="continue"``, instead of letting every
+other ID go through its retries too.
+
 Stopping: leaving the ``async for`` early (``break``, an exception, ``aclosing``), cancelling
 the consuming task, or closing the client cancels the workers and waits for them, so no
 task, connection or warning is left behind.
@@ -44,7 +49,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-from ._exceptions import ClientClosedError, CloseError
+from ._exceptions import APIConnectionError, ClientClosedError, CloseError
 from ._pagination import FetchPage, Items, paginate, whole_list
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
@@ -61,6 +66,8 @@ __all__ = [
     "OnIdDone",
     "OnProgress",
     "Progress",
+    "UNREACHABLE_AFTER",
+    "Reachability",
     "pick_source",
 ]
 
@@ -172,6 +179,47 @@ class _IdDone:
 
 OnIdDone = Callable[[str, int], object]
 
+#: How many IDs must fail to connect, before any request of a run got an answer, to stop the
+#: run. Each such failure already went through its retries (six attempts by default over a
+#: few seconds), so three of them (which concurrent workers reach at about the same time)
+#: mean the host is down, refuses us, or is not Close, rather than a passing fault.
+UNREACHABLE_AFTER = 3
+
+
+class Reachability:
+    """Decide when a run should stop because Close cannot be reached at all.
+
+    Fed the outcome of each finished ID. A failure to connect (``APIConnectionError`` with
+    ``sent=False``: refused, no route, a TLS failure, a connect timeout) counts while
+    nothing has been answered yet; any answer (a success, or an error status from the
+    server) means the host is reachable, and the rule is off for the rest of the run.
+    """
+
+    def __init__(self, limit: int = UNREACHABLE_AFTER) -> None:
+        self.limit = limit
+        self.answered = False
+        self.unreached = 0
+
+    def check(self, failure: CloseError | None) -> APIConnectionError | None:
+        """Record one ID's outcome; return the error to stop the run with, if it is time."""
+        if self.answered:
+            return None
+        if not isinstance(failure, APIConnectionError) or failure.sent:
+            self.answered = True
+            return None
+        self.unreached += 1
+        if self.unreached < self.limit:
+            return None
+        error = APIConnectionError(
+            f"stopped after {self.unreached} IDs failed to connect and no request got an "
+            f"answer (the last: {failure}); check the network and the base URL",
+            method=failure.method,
+            path=failure.path,
+            sent=False,
+        )
+        error.__cause__ = failure
+        return error
+
 
 class _IDs:
     """The input IDs, handed out one at a time to whichever worker asks."""
@@ -265,6 +313,7 @@ class _Run(Generic[M]):
         self.workers: list[asyncio.Future[None]] = []
         self.in_flight: set[str] = set()
         self.had_results: set[str] = set()
+        self.reachability = Reachability()
 
     def progress(self) -> Progress:
         stats = self.stats
@@ -325,6 +374,10 @@ class _Run(Generic[M]):
                     elif on_id_done is not None and not message.repeat:
                         on_id_done(message.id, message.count)
                     self.report()
+                    if not message.repeat:
+                        unreachable = self.reachability.check(message.failure)
+                        if unreachable is not None:
+                            raise unreachable
                     continue
                 live -= 1
                 if message.error is not None:

@@ -205,9 +205,8 @@ def _uncancel() -> None:
     left behind would break the task's ``asyncio.timeout`` and task groups). Re-raise if the
     task was also cancelled by someone else."""
     task = asyncio.current_task()
-    if task is not None and hasattr(task, "uncancel"):
-        if task.uncancel() > 0:
-            raise asyncio.CancelledError
+    if task is not None and hasattr(task, "uncancel") and task.uncancel() > 0:
+        raise asyncio.CancelledError
 
 
 def _unseen(items: list[T], key: Callable[[T], str], seen: set[str], *, last: bool) -> list[T]:

@@ -48,6 +48,11 @@ class FakeClose:
     group for `storm_seconds`; a `stall` answers after `stall_seconds` (or drops the connection
     when the fake closes). Bulk actions go `created` -> `processing` -> `done` in
     `bulk_action_seconds`.
+
+    Deep pagination: `max_skip` is the largest `_skip` a list accepts; beyond it the fake
+    answers 400 `{"error": "The skip you set is larger than the maximum skip for this
+    resource (max_skip = N)."}`. Close has such a maximum, varying per resource and not
+    published; `None` (the default) sets none.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class FakeClose:
         storm_seconds: float = 0.5,
         stall_seconds: float = 30.0,
         bulk_action_seconds: float = 0.2,
+        max_skip: int | None = None,
     ) -> None:
         if ratelimit_separator not in RATELIMIT_SEPARATORS:
             raise ValueError(f"ratelimit_separator must be one of {RATELIMIT_SEPARATORS}")
@@ -84,6 +90,10 @@ class FakeClose:
                 raise ValueError(f"{name} must be >= 0")
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if max_skip is not None and (
+            isinstance(max_skip, bool) or not isinstance(max_skip, int) or max_skip < 0
+        ):
+            raise ValueError(f"max_skip must be an int >= 0 or None, not {max_skip!r}")
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -114,6 +124,7 @@ class FakeClose:
                 ratelimit_separator=ratelimit_separator,
                 stall_seconds=stall_seconds,
                 bulk_action_seconds=bulk_action_seconds,
+                max_skip=max_skip,
             ),
             rng=random.Random(f"close-fake-latency:{seed}"),
         )

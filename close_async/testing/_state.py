@@ -216,9 +216,17 @@ class FakeState:
         self._json.pop(seq_id, None)
 
     def delete_sequence(self, seq_id: str) -> None:
-        """Delete a sequence and, in this fake, its subscriptions."""
-        for sub_id in list(self._index("sequence_id", seq_id)):
-            self.delete_subscription(sub_id)
+        """Delete a sequence; its subscriptions stay, with `status_reason` "sequence-deleted".
+
+        Close's status reasons include `sequence-deleted`, so subscriptions outlive their
+        sequence. Close does not document whether their `status` changes, nor whether a list
+        by the deleted `sequence_id` still finds them: this fake keeps the status and lists
+        them by lead, contact and (deleted) sequence alike.
+        """
+        now = self.timestamp()
+        for sub_id in self._index("sequence_id", seq_id):
+            self._subs[sub_id].update(status_reason="sequence-deleted", date_updated=now)
+            self._json.pop(sub_id, None)
         self._sequence_order.remove(seq_id)
         del self._sequences[seq_id], self._counts[seq_id]
         self._json.pop(seq_id, None)
@@ -368,9 +376,10 @@ class FakeState:
         sub = self._subs[sub_id]
         if "status" in changes:
             _check_choice("status", changes["status"], SUBSCRIPTION_STATUSES)
-            counts = self._counts[sub["sequence_id"]]
-            counts[sub["status"]] -= 1
-            counts[changes["status"]] += 1
+            counts = self._counts.get(sub["sequence_id"])  # None: the sequence was deleted
+            if counts is not None:
+                counts[sub["status"]] -= 1
+                counts[changes["status"]] += 1
         sub.update(
             changes,
             updated_by_id=updated_by or self.default_user.id,
@@ -386,7 +395,9 @@ class FakeState:
             index.remove(sub_id)
             if not index.ids:
                 del self._subs_by[field][sub[field]]
-        self._counts[sub["sequence_id"]][sub["status"]] -= 1
+        counts = self._counts.get(sub["sequence_id"])  # None: the sequence was deleted
+        if counts is not None:
+            counts[sub["status"]] -= 1
         del self._subs[sub_id]
         self._json.pop(sub_id, None)
 

@@ -5,6 +5,7 @@ The tree::
     CloseError
      ├── APIError                      Close answered with an error status
      │    ├── BadRequestError          400 (.errors, .field_errors)
+     │    │    └── MaxSkipError         400: a page past the list's maximum _skip
      │    ├── AuthenticationError      401
      │    ├── PermissionDeniedError    403
      │    ├── NotFoundError            404
@@ -39,6 +40,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "MaxSkipError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -116,6 +118,43 @@ class BadRequestError(APIError):
     """Close rejected the request as invalid (400); see ``.errors`` and ``.field_errors``."""
 
     hint = "Fix the request: the message above is Close's own explanation"
+
+
+class MaxSkipError(BadRequestError):
+    """Close refused a page whose ``_skip`` is past the list's maximum (a 400).
+
+    Close caps ``_skip`` per resource and does not publish the caps
+    (https://developer.close.com/api/overview/pagination), so a list longer than the cap
+    cannot be read to its end by offset: read it in smaller parts (the message says how).
+
+    Attributes:
+        skip: the offset refused (or that would have been, when the client knew the cap
+            from an earlier answer and sent nothing).
+        max_skip: the largest ``_skip`` Close accepts on this list, when known.
+        filters: the list's filters (``{"sequence_id": "seq_..."}``): which list it was.
+    """
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        path: str,
+        body: object = None,
+        retry_after: float | None = None,
+        skip: int = 0,
+        max_skip: int | None = None,
+        filters: Mapping[str, str | int] | None = None,
+    ) -> None:
+        super().__init__(
+            message, status=status, method=method, path=path, body=body, retry_after=retry_after
+        )
+        self.skip = skip
+        self.max_skip = max_skip
+        self.filters = dict(filters or {})
 
 
 class AuthenticationError(APIError):

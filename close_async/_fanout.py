@@ -38,6 +38,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -53,6 +54,7 @@ from ._exceptions import APIConnectionError, ClientClosedError, CloseError
 from ._pagination import FetchPage, Items, paginate, whole_list
 from ._params import check_id, check_page_size, check_positive
 from ._stats import ClientStats, count_in_this_task
+from ._strategy import Plan
 from ._tasks import cancel_and_wait
 
 __all__ = [
@@ -62,12 +64,14 @@ __all__ = [
     "FetcherFor",
     "Host",
     "Job",
+    "JobFactory",
     "Limiter",
     "OnIdDone",
     "OnProgress",
     "Progress",
     "UNREACHABLE_AFTER",
     "Reachability",
+    "SizeOf",
     "pick_source",
 ]
 
@@ -78,6 +82,9 @@ Limiter = AbstractAsyncContextManager[Any]
 #: Builds the function that fetches one page of one ID's list, its requests bounded by the
 #: limiter: ``fetcher_for(id, limiter)(skip, size)``.
 FetcherFor = Callable[[str, Limiter], FetchPage[M]]
+#: Tells how many items one ID's list holds, when that can be known (None: it cannot),
+#: its requests (a look-up, say) bounded by the limiter.
+SizeOf = Callable[[str, Limiter], Awaitable["int | None"]]
 
 
 @attrs.frozen(kw_only=True)
@@ -91,8 +98,12 @@ class Progress:
         ids_total: the number of input IDs when the input has a length, else None.
         items: items (subscriptions) handed to the consumer so far.
         requests, retries, rate_limited, rate_limit_wait: as in ``ClientStats``, for this
-            run only.
+            run only (look-ups made to plan the run included).
         elapsed: seconds since the run started.
+        strategy: how the run reads (``"per_id"``, ``"by_sequence"``); None until decided
+            (``strategy="auto"`` decides once the run starts). With ``"by_sequence"`` the
+            run's IDs (``ids_done``, ``ids_total``) are the sequences it reads.
+        strategy_reason: why, in one sentence with the numbers it rests on.
     """
 
     ids_done: int
@@ -104,6 +115,8 @@ class Progress:
     rate_limited: int
     rate_limit_wait: float
     elapsed: float
+    strategy: str | None = None
+    strategy_reason: str = ""
 
 
 @attrs.frozen
@@ -148,12 +161,26 @@ class Job(Generic[M]):
         name: what the IDs are, as the argument was called (``"lead_ids"``), for messages.
         fetcher_for: builds the page-fetch function of one ID (see ``FetcherFor``).
         path: the list's path (``"sequence_subscription/"``), for error messages.
+        size_of: how many items an ID's list holds, when that can be known: its pages are
+            then requested at known offsets, in parallel, and none past the end (a size
+            of 0 costs no request at all).
+        keep: filters each page (by_sequence keeps the subscriptions of the input IDs).
+        plan: how the job reads and why, for ``Progress.strategy``.
     """
 
     ids: Iterable[str] | AsyncIterable[str]
     name: str
     fetcher_for: FetcherFor[M]
     path: str = ""
+    size_of: SizeOf | None = None
+    keep: Callable[[list[M]], list[M]] | None = None
+    plan: Plan | None = None
+
+
+#: Makes the job once the run starts: for a job that needs look-ups first (which sequences
+#: to read, how long each list is), made in a task of the run, its requests bounded by the
+#: limiter and counted in the run's progress.
+JobFactory = Callable[[Limiter], Awaitable[Job[M]]]
 
 
 @attrs.frozen
@@ -298,25 +325,34 @@ class _Run(Generic[M]):
     workers.
     """
 
-    def __init__(self, job: Job[M], host: Host, settings: _Settings) -> None:
-        self.job = job
+    def __init__(self, source: Job[M] | JobFactory[M], host: Host, settings: _Settings) -> None:
+        self.factory: JobFactory[M] | None = None
+        self.job: Job[M] | None = None
+        self.total: int | None = None
+        if isinstance(source, Job):
+            self.set_job(source)
+        else:
+            self.factory = source
         self.host = host
         self.settings = settings
-        ids = job.ids
-        self.total = len(ids) if isinstance(ids, Sized) else None
         self.stats = ClientStats()
         self.failures: list[FailedID] = []
         self.ids_done = 0
         self.items = 0
         self.started: float | None = None
         self.finished: float | None = None
-        self.workers: list[asyncio.Future[None]] = []
+        self.workers: list[asyncio.Future[Any]] = []
         self.in_flight: set[str] = set()
         self.had_results: set[str] = set()
         self.reachability = Reachability()
 
+    def set_job(self, job: Job[M]) -> None:
+        self.job = job
+        self.total = len(job.ids) if isinstance(job.ids, Sized) else None
+
     def progress(self) -> Progress:
         stats = self.stats
+        plan = None if self.job is None else self.job.plan
         if self.started is None:
             elapsed = 0.0
         else:
@@ -331,6 +367,8 @@ class _Run(Generic[M]):
             rate_limited=stats.rate_limited,
             rate_limit_wait=stats.rate_limit_wait,
             elapsed=elapsed,
+            strategy=None if plan is None else plan.strategy,
+            strategy_reason="" if plan is None else plan.reason,
         )
 
     def report(self) -> None:
@@ -344,12 +382,18 @@ class _Run(Generic[M]):
         """Start the workers and yield the pages they queue, until all are done."""
         self.started = time.monotonic()
         concurrency = self.settings.concurrency
-        ids = _IDs(self.job.ids, self.job.name)
+        requests = asyncio.Semaphore(concurrency)
+        try:
+            job = self.job if self.job is not None else await self.make_job(requests)
+        finally:
+            await cancel_and_wait(self.workers)  # the planning task, if it is still running
+        self.report()  # the strategy is known from now on
+        ids = _IDs(job.ids, job.name)
         pages: asyncio.Queue[list[M] | _IdDone | _Exit] = asyncio.Queue()
         room = asyncio.Semaphore(2 * concurrency)  # pages waiting for the consumer
-        requests = asyncio.Semaphore(concurrency)
         workers = self.workers = [
-            asyncio.ensure_future(self.work(ids, pages, room, requests)) for _ in range(concurrency)
+            asyncio.ensure_future(self.work(job, ids, pages, room, requests))
+            for _ in range(concurrency)
         ]
         for worker in workers:
             self.host.adopt(worker)
@@ -386,8 +430,32 @@ class _Run(Generic[M]):
             self.finished = time.monotonic()
             await cancel_and_wait(workers)
 
+    async def make_job(self, requests: asyncio.Semaphore) -> Job[M]:
+        """Run the job factory (its look-ups) in a task of the run, and keep what it makes."""
+        factory = self.factory
+        assert factory is not None
+
+        async def planning() -> Job[M]:
+            count_in_this_task(self.stats)
+            return await factory(requests)
+
+        task = asyncio.ensure_future(planning())
+        self.workers = [task]
+        self.host.adopt(task)
+        try:
+            job = await task
+        except asyncio.CancelledError:
+            if self.host.is_closed():
+                raise ClientClosedError(
+                    "the CloseClient was closed while list_many was running"
+                ) from None
+            raise
+        self.set_job(job)
+        return job
+
     async def work(
         self,
+        job: Job[M],
         ids: _IDs,
         pages: asyncio.Queue[list[M] | _IdDone | _Exit],
         room: asyncio.Semaphore,
@@ -403,7 +471,7 @@ class _Run(Generic[M]):
                     continue
                 self.in_flight.add(id_)
                 try:
-                    queued, failure = await self.list_one(ids, id_, pages, room, requests)
+                    queued, failure = await self.list_one(job, ids, id_, pages, room, requests)
                 finally:
                     self.in_flight.discard(id_)
                 if failure is not None and self.settings.on_error == "raise":
@@ -426,6 +494,7 @@ class _Run(Generic[M]):
 
     async def list_one(
         self,
+        job: Job[M],
         ids: _IDs,
         id_: str,
         pages: asyncio.Queue[list[M] | _IdDone | _Exit],
@@ -434,34 +503,58 @@ class _Run(Generic[M]):
     ) -> tuple[int, CloseError | None]:
         """List one ID into the queue; return how many were queued, and the failure if any."""
         settings = self.settings
-        fetch = self.job.fetcher_for(id_, requests)
+        page_size = settings.page_size
+        fetch = job.fetcher_for(id_, requests)
+        keep = job.keep
         queued = 0
         try:
-            first = await fetch(0, settings.page_size)
-            whole = whole_list(first)
-            if whole is not None:  # the usual case: one page
-                if whole:
-                    await room.acquire()
-                    pages.put_nowait(whole)
-                return len(whole), None
-            listing = paginate(
-                fetch,
-                page_size=settings.page_size,
-                prefetch=settings.prefetch,
-                # Fetch ahead only once the input has run out: until then every worker has
-                # an ID to list, so a page fetched on speculation (past the end, perhaps)
-                # could only take a request from one that is sure to be useful.
-                may_fetch_ahead=ids.exhausted,
-                first=first,
-                path=self.job.path,
-            )
-            del first  # paginate holds it only as long as it needs to
+            size = None if job.size_of is None else await job.size_of(id_, requests)
+            if size == 0:
+                return 0, None  # known to be empty: not even one request
+            if size is not None and size > page_size:
+                # Known length: its pages at known offsets, all at once (as many as the
+                # requests allow), and none past the end.
+                listing = paginate(
+                    fetch,
+                    page_size=page_size,
+                    prefetch=settings.prefetch,
+                    may_fetch_ahead=ids.exhausted,
+                    total=size,
+                    known_window=settings.concurrency,
+                    path=job.path,
+                )
+            else:
+                first = await fetch(0, page_size)
+                whole = whole_list(first)
+                if whole is not None:  # the usual case: one page
+                    if keep is not None:
+                        whole = keep(whole)
+                    if whole:
+                        await room.acquire()
+                        pages.put_nowait(whole)
+                    return len(whole), None
+                listing = paginate(
+                    fetch,
+                    page_size=page_size,
+                    prefetch=settings.prefetch,
+                    # Fetch ahead only once the input has run out: until then every worker
+                    # has an ID to list, so a page fetched on speculation (past the end,
+                    # perhaps) could only take a request from one that is sure to be useful.
+                    may_fetch_ahead=ids.exhausted,
+                    first=first,
+                    path=job.path,
+                )
+                del first  # paginate holds it only as long as it needs to
             async with aclosing(listing):
                 async for page in listing:
+                    kept = page if keep is None else keep(page)
+                    del page
+                    if not kept:
+                        continue
                     await room.acquire()
-                    pages.put_nowait(page)
-                    queued += len(page)
-                    del page  # the consumer has it: hold no page while waiting
+                    pages.put_nowait(kept)
+                    queued += len(kept)
+                    del kept  # the consumer has it: hold no page while waiting
         except CloseError as exc:
             return queued, exc
         return queued, None
@@ -476,13 +569,14 @@ class FanOut(Items[M]):
     ``aclose()`` (or ``async with``, or ``contextlib.aclosing``) stops it at once; so does
     dropping it (``break``), as the event loop then finalises it.
 
-    Built by a resource (``list_many``) from a ``Job`` and the client's ``Host``; arguments
-    are checked here, before any request.
+    Built by a resource (``list_many``) from a ``Job`` (or a ``JobFactory``, for a job that
+    needs look-ups first) and the client's ``Host``; arguments are checked here, before any
+    request.
     """
 
     def __init__(
         self,
-        job: Job[M],
+        job: Job[M] | JobFactory[M],
         host: Host,
         *,
         concurrency: int,
@@ -513,7 +607,8 @@ class FanOut(Items[M]):
 
     def __repr__(self) -> str:
         run = self._run
-        return f"<FanOut {run.job.name} concurrency={run.settings.concurrency} {self.progress}>"
+        name = "(not planned yet)" if run.job is None else run.job.name
+        return f"<FanOut {name} concurrency={run.settings.concurrency} {self.progress}>"
 
     @property
     def concurrency(self) -> int:
@@ -524,6 +619,19 @@ class FanOut(Items[M]):
     def progress(self) -> Progress:
         """A snapshot of the run's counters."""
         return self._run.progress()
+
+    @property
+    def plan(self) -> Plan | None:
+        """How the run reads, why, and the requests each way was estimated to need; None
+        until the run has started (a run with ``strategy="auto"`` decides then)."""
+        job = self._run.job
+        return None if job is None else job.plan
+
+    @property
+    def strategy(self) -> str | None:
+        """The read that runs (``"per_id"`` or ``"by_sequence"``); None until decided."""
+        plan = self.plan
+        return None if plan is None else plan.strategy
 
     @property
     def failures(self) -> list[FailedID]:

@@ -68,6 +68,8 @@ async def paginate(
     may_fetch_ahead: Callable[[], bool] | None = None,
     first: PageOf[T] | None = None,
     path: str = "",
+    total: int | None = None,
+    known_window: int | None = None,
 ) -> AsyncGenerator[list[T], None]:
     """Yield the items of a list, page by page, in order and without repeated keys.
 
@@ -78,26 +80,51 @@ async def paginate(
     take a slot from a request that is sure to be useful. ``first``, when given, is the page
     at offset 0, already fetched with ``fetch(0, page_size)``. ``path`` names the list in
     the error raised when the server repeats itself (see the module docstring).
+
+    ``total``, when given, is the list's length as known in advance (a sequence's counts):
+    the pages below it exist, so they are requested at once, up to ``known_window`` pages in
+    flight (default ``prefetch``; the caller's semaphore bounds the requests), and none on
+    speculation past it. Only if the list has grown meanwhile (its last known page says
+    ``has_more``) does paging go on past it, as for a list of unknown length.
     """
     if limit is not None:
         if limit == 0:
             return
         page_size = min(page_size, limit)
+    known = 0 if total is None else total  # offsets below this hold items: no speculation
+    ahead = max(prefetch, known_window or 0)
     pending: deque[tuple[int, asyncio.Future[PageOf[T]]]] = deque()
-    next_skip = page_size  # the first page is fetched below, apart
+    # The first page goes alone (below), unless the length is known to need several.
+    next_skip = 0 if first is None and known > page_size else page_size
 
     def launch() -> None:
         nonlocal next_skip
         pending.append((next_skip, asyncio.ensure_future(fetch(next_skip, page_size))))
         next_skip += page_size
 
+    def top_up(window: int) -> None:
+        while next_skip < known and len(pending) < ahead and (limit is None or next_skip < limit):
+            launch()
+        if next_skip < known:
+            return  # known pages still to go: nothing on speculation before them
+        while len(pending) < window and (limit is None or next_skip < limit):
+            if pending and may_fetch_ahead is not None and not may_fetch_ahead():
+                break
+            launch()
+
     seen: set[str] = set()
     left = limit
     window = 1
     try:
-        # The first page goes alone, so it is awaited here rather than in a task of its own:
-        # most lists have one page, and a task costs more CPU than the rest of this function.
-        skip, page = 0, first if first is not None else await fetch(0, page_size)
+        if next_skip == 0:
+            top_up(window)
+            skip, task = pending[0]
+            page = await task
+            pending.popleft()
+        else:
+            # The first page goes alone, so it is awaited here rather than in a task of its
+            # own: most lists have one page, and a task costs more CPU than the rest of this.
+            skip, page = 0, first if first is not None else await fetch(0, page_size)
         first = None  # hold a page no longer than the loop does: its models are the memory
         while True:
             items = page.items
@@ -114,11 +141,10 @@ async def paginate(
                     # Offsets of the pages fetched ahead are wrong: drop them, go on from here.
                     await _cancel(pending)
                     next_skip = skip + len(items)
-                window = next_window(window, full, prefetch)
-                while len(pending) < window and (limit is None or next_skip < limit):
-                    if pending and may_fetch_ahead is not None and not may_fetch_ahead():
-                        break
-                    launch()
+                # Past the known length (if any), the window grows from 1 while pages come
+                # back full.
+                window = next_window(window, full, prefetch) if skip >= known else 1
+                top_up(window)
             if fresh:
                 yield fresh
             if done or not pending:

@@ -23,6 +23,7 @@ import attrs
 from ._client import CloseClient
 from ._fanout import FailedID, FanOut, Progress
 from ._stats import ClientStats
+from ._strategy import Plan
 from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
 from .resources.sequences import Sequences
@@ -282,12 +283,23 @@ class SyncFanOut(Iterator[T]):
         """A snapshot of the run's counters."""
         return self._fan_out.progress
 
+    @property
+    def plan(self) -> Plan | None:
+        """How the run reads and why (see ``FanOut.plan``); None until it has started."""
+        return self._fan_out.plan
+
+    @property
+    def strategy(self) -> str | None:
+        """The read that runs (``"per_id"`` or ``"by_sequence"``); None until decided."""
+        return self._fan_out.strategy
+
 
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
 
     list = _Adapted(SequenceSubscriptions.list, _iterate)
     list_many = _Adapted(SequenceSubscriptions.list_many, _fan_out)
+    list_all = _Adapted(SequenceSubscriptions.list_all, _fan_out)
     get = _Adapted(SequenceSubscriptions.get, _block)
     create = _Adapted(SequenceSubscriptions.create, _block)
     update = _Adapted(SequenceSubscriptions.update, _block)

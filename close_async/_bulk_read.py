@@ -170,16 +170,20 @@ class SubscriptionReads:
 
         return make
 
-    def by_sequence(self, name: str, wanted: frozenset[str]) -> JobFactory[_Sub]:
-        """Every sequence read whole, keeping the subscriptions of the ``wanted`` IDs."""
+    def by_sequence(
+        self, name: str, wanted: frozenset[str], skip: frozenset[str] = frozenset()
+    ) -> JobFactory[_Sub]:
+        """Every sequence read whole (but those in ``skip``), keeping the subscriptions of
+        the ``wanted`` IDs."""
 
         async def make(limiter: Limiter) -> Job[_Sub]:
-            sequence_ids = await self.sequence_ids()
+            sequence_ids = [s for s in await self.sequence_ids() if s not in skip]
+            skipped = f", {len(skip):,} skipped as done" if skip else ""
             plan = Plan(
                 strategy=BY_SEQUENCE,
-                reason=f"by sequence, as asked: {len(sequence_ids):,} sequences, keeping the "
-                f"subscriptions of {len(wanted):,} {name[:-4]}s (subscriptions of deleted "
-                "sequences cannot be found this way)",
+                reason=f"by sequence, as asked: {len(sequence_ids):,} sequences{skipped}, "
+                f"keeping the subscriptions of {len(wanted):,} {name[:-4]}s (subscriptions of "
+                "deleted sequences cannot be found this way)",
             )
             return self.by_sequences(sequence_ids, plan, keep=self.keeper(name, wanted))
 

@@ -7,6 +7,10 @@ it once all its records are in ``<out>`` (the output is flushed first, then the 
 the journal never claims a record the output lacks. ``<out>.failed`` lists the IDs that
 failed in the last run (``ID<TAB>error``).
 
+The journal's IDs are the units the export read: the input IDs when it read per ID, the
+sequences when it read by sequence. An export of leads or contacts read by sequence says so
+in the journal's first line (``JOURNAL_BY_SEQUENCE``), so that a resume reads the same way.
+
 Resuming (``--resume``) reads the journal and skips those IDs; drops a partial last record
 (only a crash in the middle of a write could leave one); remembers the subscription ids
 already in ``<out>`` whose ID is not in the journal (an ID cut off mid-way is listed again,
@@ -23,7 +27,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -47,6 +51,9 @@ __all__ = [
 
 FLUSH_RECORDS: Final = 1000
 FLUSH_SECONDS: Final = 0.5
+#: The first line of the journal of a lead or contact export that read by sequence (its
+#: other lines are then sequence IDs). A ``#`` cannot be part of a Close ID.
+JOURNAL_BY_SEQUENCE: Final = "# read by sequence: the IDs below are sequences\n"
 
 
 def journal_path(out: Path) -> Path:
@@ -200,14 +207,18 @@ def _scan_csv(path: Path, field: str, done: Collection[str], columns: tuple[str,
     return scan
 
 
-def _scan_journal(path: Path) -> tuple[int, set[str]]:
+def _scan_journal(path: Path) -> tuple[int, set[str], bool]:
+    """Read a journal: its whole lines' length, its IDs, and whether it read by sequence."""
     done: set[str] = set()
     length = 0
+    by_sequence = False
     for length, line in _whole_lines(path):  # noqa: B007 - length: the last whole line's end
         value = line.decode("utf-8", errors="replace").strip()
-        if value:
+        if value.startswith("#"):
+            by_sequence = by_sequence or value == JOURNAL_BY_SEQUENCE.strip()
+        elif value:
             done.add(value)
-    return length, done
+    return length, done, by_sequence
 
 
 def _truncate(path: Path, length: int) -> bool:
@@ -245,6 +256,10 @@ class ExportWriter:
         self.resume = resume
         self.encoder: RecordEncoder = encoder_for(fmt)
         self.done: set[str] = set()  # IDs journaled by an earlier run
+        # Whether the earlier run of a lead or contact export read by sequence (its journal
+        # lists sequences); None when there was no earlier run's journal to tell.
+        self.read_by_sequence: bool | None = None
+        self._journal_header = ""
         self.kept = 0  # records found in the output when resuming
         self.dropped_partial = False
         self.written = 0
@@ -311,8 +326,10 @@ class ExportWriter:
     def _read_existing(self) -> None:
         out, journal = self.out, journal_path(self.out)
         if journal.exists():
-            length, self.done = _scan_journal(journal)
+            length, self.done, self.read_by_sequence = _scan_journal(journal)
             _truncate(journal, length)
+            if self.read_by_sequence:
+                self.field = "sequence_id"  # the journal's IDs are the records' sequences
         columns = getattr(self.encoder, "columns", None)
         if columns is None:
             scan = _scan_jsonl(out, self.field, self.done)
@@ -331,6 +348,10 @@ class ExportWriter:
         self._records.append(self.encoder.encode(sub))
         self.written += 1
         self._maybe_flush()
+
+    def journal_by_sequence(self) -> None:
+        """Say in the journal (before its first ID) that this export reads by sequence."""
+        self._journal_header = JOURNAL_BY_SEQUENCE
 
     def id_done(self, id_: str, count: int = 0) -> None:
         """Journal an ID (with the next flush, after its records): all its records are in."""
@@ -354,6 +375,8 @@ class ExportWriter:
             self._records.clear()
             self._out.flush()
         if self._ids:
+            if self._journal_header and self._journal.tell() == 0:
+                self._journal.write(self._journal_header)
             self._journal.write("".join(f"{id_}\n" for id_ in self._ids))
             self.journaled += len(self._ids)
             self._ids.clear()
@@ -396,6 +419,9 @@ class ExportResult:
     rate_limit_wait: float
     elapsed: float
     interrupted_by: int | None = None  # the signal that stopped the export
+    units: str = "IDs"  # what ids_* count: "IDs", or "sequences" when read by sequence
+    strategy_reason: str = ""  # how the export read, and why
+    estimates: Mapping[str, int] = attrs.field(factory=dict)  # requests, per strategy
 
 
 def _count(n: int, what: str) -> str:
@@ -404,7 +430,7 @@ def _count(n: int, what: str) -> str:
 
 def summary(result: ExportResult) -> list[str]:
     """Return the lines that tell what an export did."""
-    ids = f"IDs: {result.ids_done:,} done, {result.ids_failed:,} failed"
+    ids = f"{result.units}: {result.ids_done:,} done, {result.ids_failed:,} failed"
     if result.ids_skipped:
         ids += f", {result.ids_skipped:,} skipped (done by an earlier run)"
     subs = f"subscriptions: {result.written:,} written"
@@ -416,6 +442,7 @@ def summary(result: ExportResult) -> list[str]:
     rate = result.written / result.elapsed if result.elapsed > 0 else 0.0
     lines = [
         ids,
+        *([f"read {result.strategy_reason}"] if result.strategy_reason else []),
         subs,
         f"requests: {result.requests:,}, retries: {result.retries:,}, "
         f"429s: {result.rate_limited:,}, held by the rate limit: {result.rate_limit_wait:.1f} s",

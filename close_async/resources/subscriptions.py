@@ -84,6 +84,7 @@ class SequenceSubscriptions(Resource):
         on_progress: OnProgress | None = None,
         on_id_done: OnIdDone | None = None,
         strategy: Strategy = "per_id",
+        skip_sequences: Iterable[str] = (),
     ) -> FanOut[SequenceSubscription]:
         """List the subscriptions of many leads, contacts or sequences at once.
 
@@ -100,7 +101,8 @@ class SequenceSubscriptions(Resource):
         estimates both in requests before any list request and takes the cheaper (its
         result leaves out subscriptions of deleted sequences whichever it takes).
         ``run.strategy`` and ``run.progress`` say which ran and why. With sequence IDs,
-        every strategy lists each sequence.
+        every strategy lists each sequence. ``skip_sequences`` (with ``"by_sequence"``
+        only) names sequences not to read: those a resumed job has finished.
 
         ``on_error="raise"`` (the default) raises the first failure (after retries) and
         stops the rest; ``"continue"`` goes on and records each failed ID in the returned
@@ -117,6 +119,12 @@ class SequenceSubscriptions(Resource):
         if strategy not in STRATEGIES:
             choices = ", ".join(repr(choice) for choice in STRATEGIES)
             raise ValueError(f"strategy must be one of {choices}, not {strategy!r}")
+        skip = frozenset(check_str_list(skip_sequences, "skip_sequences"))
+        if skip and (strategy != BY_SEQUENCE or name == "sequence_ids"):
+            raise ValueError(
+                "skip_sequences goes with strategy='by_sequence' and lead_ids or contact_ids: "
+                "only a read by sequence has sequences to skip"
+            )
         reads = self._reads(check_page_size(page_size))
         job: Job[_Sub] | JobFactory[_Sub]
         if name == "sequence_ids":
@@ -124,7 +132,7 @@ class SequenceSubscriptions(Resource):
         elif strategy == PER_ID:
             job = reads.per_id(name, ids, Plan(strategy=PER_ID, reason="per ID, as asked"))
         elif strategy == BY_SEQUENCE:
-            job = reads.by_sequence(name, finite_ids(name, ids, strategy))
+            job = reads.by_sequence(name, finite_ids(name, ids, strategy), skip=skip)
         else:
             assert strategy == AUTO
             job = reads.auto(name, ids)

@@ -45,6 +45,7 @@ from ._models import (
 from ._params import NOT_GIVEN, NotGiven
 from ._ratelimit import RateLimitInfo
 from ._stats import ClientStats
+from ._strategy import Plan, Strategy
 from ._sync import SyncCloseClient, SyncFanOut
 from ._version import __version__
 
@@ -75,6 +76,7 @@ __all__ = [
     "Observation",
     "OpenEnum",
     "PermissionDeniedError",
+    "Plan",
     "Progress",
     "RateLimitError",
     "RateLimitGate",
@@ -89,6 +91,7 @@ __all__ = [
     "ServerError",
     "StatusReason",
     "StepType",
+    "Strategy",
     "SubscriptionStatus",
     "SyncCloseClient",
     "SyncFanOut",

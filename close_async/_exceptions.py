@@ -140,18 +140,12 @@ class MaxSkipError(BadRequestError):
         self,
         message: str,
         *,
-        status: int,
-        method: str,
-        path: str,
-        body: object = None,
-        retry_after: float | None = None,
         skip: int = 0,
         max_skip: int | None = None,
         filters: Mapping[str, str | int] | None = None,
+        **answer: Any,
     ) -> None:
-        super().__init__(
-            message, status=status, method=method, path=path, body=body, retry_after=retry_after
-        )
+        super().__init__(message, **answer)  # status, method, path, body (see APIError)
         self.skip = skip
         self.max_skip = max_skip
         self.filters = dict(filters or {})

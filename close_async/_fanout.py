@@ -511,19 +511,8 @@ class _Run(Generic[M]):
             size = None if job.size_of is None else await job.size_of(id_, requests)
             if size == 0:
                 return 0, None  # known to be empty: not even one request
-            if size is not None and size > page_size:
-                # Known length: its pages at known offsets, all at once (as many as the
-                # requests allow), and none past the end.
-                listing = paginate(
-                    fetch,
-                    page_size=page_size,
-                    prefetch=settings.prefetch,
-                    may_fetch_ahead=ids.exhausted,
-                    total=size,
-                    known_window=settings.concurrency,
-                    path=job.path,
-                )
-            else:
+            first = None
+            if size is None or size <= page_size:
                 first = await fetch(0, page_size)
                 whole = whole_list(first)
                 if whole is not None:  # the usual case: one page
@@ -533,18 +522,22 @@ class _Run(Generic[M]):
                         await room.acquire()
                         pages.put_nowait(whole)
                     return len(whole), None
-                listing = paginate(
-                    fetch,
-                    page_size=page_size,
-                    prefetch=settings.prefetch,
-                    # Fetch ahead only once the input has run out: until then every worker
-                    # has an ID to list, so a page fetched on speculation (past the end,
-                    # perhaps) could only take a request from one that is sure to be useful.
-                    may_fetch_ahead=ids.exhausted,
-                    first=first,
-                    path=job.path,
-                )
-                del first  # paginate holds it only as long as it needs to
+            # A known length (over a page) has its pages at known offsets, all at once (as
+            # many as the requests allow), and none past the end.
+            listing = paginate(
+                fetch,
+                page_size=page_size,
+                prefetch=settings.prefetch,
+                # Fetch ahead on speculation only once the input has run out: until then
+                # every worker has an ID to list, so a page past the end, perhaps, could
+                # only take a request from one that is sure to be useful.
+                may_fetch_ahead=ids.exhausted,
+                first=first,
+                path=job.path,
+                total=size,
+                known_window=settings.concurrency,
+            )
+            del first  # paginate holds it only as long as it needs to
             async with aclosing(listing):
                 async for page in listing:
                     kept = page if keep is None else keep(page)

@@ -24,6 +24,7 @@ CASES = {
     "c": {"ours (prefetch 8)", "ours (prefetch=1)"},
     "d": {"ours (json)", "bare (json)"},  # + "ours (orjson)", "bare (orjson)" if installed
     "e": None,  # two runs of ours, labelled with their input sizes
+    "f": {"per ID", "by sequence", "auto", "list_all"},
 }
 ORJSON_ROWS = {"ours (orjson)", "bare (orjson)"}
 
@@ -80,6 +81,7 @@ def test_every_ratio_was_computed(smoke: tuple[dict[str, Any], str]) -> None:
         "c": {"speed-up", "extra requests"},
         "d": {"cpu per sub ours/bare (json)"},  # more with orjson
         "e": {"peak RSS large/small"},
+        "f": {"requests per ID/auto", "wall/ideal auto"},
     }
     for name, keys in expected.items():
         ratios = results["cases"][name]["ratios"]

@@ -368,3 +368,37 @@ def test_list_all_in_sync_code(fake_close_factory: Any) -> None:
         got = [sub.id for sub in run]
         assert run.strategy == "by_sequence"
     assert Counter(got) == Counter(s["id"] for s in fake.state.subscriptions())
+
+
+async def test_skip_sequences_leaves_finished_sequences_out(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    leads = all_leads()
+    skipped = fake.state.sequences()[0]["id"]
+    run = close.sequence_subscriptions.list_many(
+        lead_ids=leads, strategy="by_sequence", skip_sequences=[skipped]
+    )
+    got = await ids_of(run)
+    assert set(got) == {
+        s
+        for s in expected(fake, leads, live_only=True)
+        if fake.state.subscription(s)["sequence_id"] != skipped  # type: ignore[index]
+    }
+    assert run.progress.ids_total == len(fake.state.sequences()) - 1
+    assert "1 skipped as done" in run.progress.strategy_reason
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"lead_ids": ["lead_one"], "strategy": "auto"},
+        {"lead_ids": ["lead_one"]},
+        {"sequence_ids": ["seq_1"], "strategy": "by_sequence"},
+    ],
+)
+async def test_skip_sequences_goes_with_by_sequence_only(
+    fake: FakeClose, close: CloseClient, kwargs: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="skip_sequences goes with strategy='by_sequence'"):
+        close.sequence_subscriptions.list_many(skip_sequences=["seq_x"], **kwargs)
+    assert fake.stats.requests == 0

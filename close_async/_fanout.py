@@ -6,12 +6,14 @@ limits, and a way to adopt the worker tasks so that closing the client stops the
 endpoint family that lists by ID gets ``list_many`` by building those two.
 
 A fixed pool of ``concurrency`` worker tasks pulls IDs from the input one at a time (so a
-generator of a million IDs is never materialised), lists each ID's subscriptions (every
-page; fetched ahead like any list once the input has run out, as until then the other
-workers keep every request busy) and hands pages to the consumer through a queue. A
-semaphore caps the requests in flight at ``concurrency``, pages fetched ahead included;
-another caps the pages waiting for the consumer, so memory stays bounded by the
-concurrency whatever the input size.
+generator of a million IDs is never materialised), lists each ID's items (every page;
+fetched ahead like any list once the input has run out, as until then the other workers
+keep every request busy; all at once, at known offsets, when the job knows the list's
+length) and hands pages to the consumer through a queue. A semaphore caps the requests in
+flight at ``concurrency``, pages fetched ahead and the job's look-ups included; another
+caps the pages waiting for the consumer, so memory stays bounded by the concurrency
+whatever the input size. A job that needs look-ups before it knows its IDs (which
+sequences to read) is made by a ``JobFactory`` in a task of the run, once it starts.
 
 No item is yielded twice: within one ID's list, items are told apart by ``id``; across IDs,
 the caller's filter must be such that an item matches one ID only (a subscription belongs
@@ -410,7 +412,7 @@ class _Run(Generic[M]):
                     del message  # consumed: hold no page while waiting for the next
                     continue
                 if isinstance(message, _IdDone):
-                    # Every subscription of this ID has been yielded by now (each worker
+                    # Every item of this ID has been yielded by now (each worker
                     # queues an ID's pages before its _IdDone, and the queue is FIFO).
                     self.ids_done += 1
                     if message.failure is not None:

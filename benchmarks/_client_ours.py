@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from _common import Json, Meter
 
-from close_async import CloseClient
+from close_async import CloseClient, FanOut, SequenceSubscription, Strategy
 
 
 class _Options(TypedDict, total=False):
@@ -35,19 +35,47 @@ def _client(
 
 
 async def fan_out(
-    url: str, api_key: str, ids: Iterable[str], *, concurrency: int, prefetch: int | None
+    url: str,
+    api_key: str,
+    ids: Iterable[str],
+    *,
+    concurrency: int,
+    prefetch: int | None,
+    strategy: Strategy | None = None,
 ) -> Json:
     """List the subscriptions of every lead in ``ids`` (consumed lazily) and count them."""
     meter = Meter()
     async with _client(url, api_key, concurrency=concurrency, prefetch=prefetch) as close:
         meter.start()
-        run = close.sequence_subscriptions.list_many(lead_ids=ids, concurrency=concurrency)
+        if strategy is None:
+            run = close.sequence_subscriptions.list_many(lead_ids=ids, concurrency=concurrency)
+        else:
+            # A read by sequence needs the IDs whole (and with a length): a list.
+            run = close.sequence_subscriptions.list_many(
+                lead_ids=list(ids), concurrency=concurrency, strategy=strategy
+            )
         async for _ in run:
             pass  # the run counts them: no per-item work the other clients do not do
         work = meter.stop()
-        progress = run.progress
+    return {**work, **_counts(run)}
+
+
+async def list_all(url: str, api_key: str, *, concurrency: int) -> Json:
+    """Every subscription of the organisation, sequence by sequence (``list_all``)."""
+    meter = Meter()
+    async with _client(url, api_key, concurrency=concurrency, prefetch=None) as close:
+        meter.start()
+        run = close.sequence_subscriptions.list_all(concurrency=concurrency)
+        async for _ in run:
+            pass
+        work = meter.stop()
+    return {**work, **_counts(run)}
+
+
+def _counts(run: FanOut[SequenceSubscription]) -> Json:
+    progress = run.progress
+    plan = run.plan
     return {
-        **work,
         "subscriptions": progress.items,
         "ids": progress.ids_done,
         "failed_ids": progress.ids_failed,
@@ -55,6 +83,9 @@ async def fan_out(
         "client_429": progress.rate_limited,
         "retries": progress.retries,
         "rate_limit_wait_s": progress.rate_limit_wait,
+        "strategy": progress.strategy,
+        "strategy_reason": progress.strategy_reason,
+        "estimates": {} if plan is None else dict(plan.estimates),
     }
 
 

@@ -6,6 +6,8 @@
     python benchmarks/_clients.py ours --list LEAD_ID --prefetch 1
     python benchmarks/_clients.py ours --ids-file known.txt --generate 100000
     python benchmarks/_clients.py ours --ids-file ids.txt --each --fields id,lead_id,status
+    python benchmarks/_clients.py ours --ids-file ids.txt --strategy auto
+    python benchmarks/_clients.py ours --all     # list_all: every sequence of the org
 
 One process per client and run, so that CPU time and peak memory are the client's alone.
 Only the chosen client's modules are imported (the official client's process never loads
@@ -38,6 +40,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ids-file", type=Path, help="lead IDs, one per line")
     parser.add_argument("--generate", type=int, help="feed this many IDs from a generator")
     parser.add_argument("--list", metavar="LEAD_ID", help="list one lead (ours only)")
+    parser.add_argument("--all", action="store_true", help="list_all (ours only)")
+    parser.add_argument(
+        "--strategy",
+        choices=("per_id", "by_sequence", "auto"),
+        default=None,
+        help="ours: list_many's strategy (default: its own)",
+    )
     parser.add_argument("-c", "--concurrency", type=int, default=16)
     parser.add_argument("--prefetch", type=int, default=None, help="ours: pages fetched ahead")
     parser.add_argument(
@@ -55,10 +64,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--cpu", type=int, default=None, help="run on this CPU only")
     args = parser.parse_args(argv)
-    if (args.list is None) == (args.ids_file is None):
-        parser.error("give --ids-file or --list")
-    if args.list is not None and args.client != "ours":
-        parser.error("--list is for ours only")
+    if [args.list is not None, args.ids_file is not None, args.all].count(True) != 1:
+        parser.error("give --ids-file, --list or --all")
+    if (args.list is not None or args.all or args.strategy) and args.client != "ours":
+        parser.error("--list, --all and --strategy are for ours only")
     if (args.each or args.fields is not None) and (args.client != "ours" or args.list):
         parser.error("--each and --fields are for ours with --ids-file")
     if args.fields is not None and not args.each:
@@ -99,6 +108,10 @@ def run(args: argparse.Namespace) -> Json:
             return asyncio.run(
                 _client_ours.list_one(args.url, args.api_key, args.list, prefetch=args.prefetch)
             )
+        if args.all:
+            return asyncio.run(
+                _client_ours.list_all(args.url, args.api_key, concurrency=args.concurrency)
+            )
         if args.each:
             fields = None if args.fields is None else args.fields.split(",")
             return asyncio.run(
@@ -117,6 +130,7 @@ def run(args: argparse.Namespace) -> Json:
                 lead_ids(args),
                 concurrency=args.concurrency,
                 prefetch=args.prefetch,
+                strategy=args.strategy,
             )
         )
     if args.client == "official":

@@ -43,10 +43,16 @@ class ServerSpec:
     rate_limit: int | None = None
     rate_window: float = 1.0
     add: tuple[tuple[str, int], ...] = ()  # (lead_id, subscriptions) to add
+    sequences: int = 10
+    # (leads, share with 1-5 subscriptions, leads with over 100): case (f)'s data
+    sparse: tuple[int, float, int] | None = None
 
     def argv(self) -> list[str]:
         """The server's command line options for this spec."""
         args = ["--leads", str(self.leads), "--seed", str(self.seed)]
+        args += ["--sequences", str(self.sequences)]
+        if self.sparse is not None:
+            args += ["--sparse", ":".join(str(part) for part in self.sparse)]
         args += ["--latency", str(self.latency), "--rate-window", str(self.rate_window)]
         if self.rate_limit is not None:
             args += ["--rate-limit", str(self.rate_limit)]

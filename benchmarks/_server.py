@@ -8,7 +8,9 @@ gets a core of its own on a 2-core machine), and a fresh process per run so that
 windows and counters never leak from one run into the next.
 
 It builds a ``FakeClose`` (plus ``--add LEAD_ID:COUNT`` subscriptions, e.g. one lead with
-6,000 for a 60-page list), writes the IDs of all its leads to ``--ids-out``, prints
+6,000 for a 60-page list, and ``--sparse N:SHARE:BIG``: N more leads of which a SHARE have 1
+to 5 subscriptions each, in as many sequences drawn at random, and BIG have 101 to 300),
+writes the IDs of all its leads to ``--ids-out``, prints
 ``URL=...``, ``API_KEY=...`` and ``READY`` on stdout, and serves until SIGTERM or SIGINT. It
 then writes what it served to ``--stats-out`` as JSON: the fake's counters (requests, answers
 by status, 429s, peak in flight) and its own CPU and wall time while serving, which tell
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import signal
 import time
 from collections.abc import Sequence
@@ -35,6 +38,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=0, help="seeded leads")
     parser.add_argument("--seed", type=int, default=1, help="seed of the data")
+    parser.add_argument("--sequences", type=int, default=10, help="seeded sequences")
+    parser.add_argument(
+        "--sparse",
+        metavar="N:SHARE:BIG",
+        help="N more leads, a SHARE with 1-5 subscriptions, BIG with 101-300 (case f)",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window")
     parser.add_argument("--rate-window", type=float, default=1.0, help="window in seconds")
@@ -55,6 +64,7 @@ def build(args: argparse.Namespace) -> FakeClose:
     """Make the fake with its seeded and added data, not yet listening."""
     fake = FakeClose(
         leads=args.leads,
+        sequences=args.sequences,
         seed=args.seed,
         latency=args.latency,
         rate_limit=args.rate_limit,
@@ -63,7 +73,27 @@ def build(args: argparse.Namespace) -> FakeClose:
     for spec in args.add:
         lead_id, _, count = str(spec).rpartition(":")
         fake.add_subscriptions(lead_id=lead_id, count=int(count))
+    if args.sparse:
+        leads, share, big = str(args.sparse).split(":")
+        add_sparse(fake, int(leads), float(share), int(big), seed=args.seed)
     return fake
+
+
+def add_sparse(fake: FakeClose, leads: int, share: float, big: int, *, seed: int) -> None:
+    """Leads as a bulk job meets them: most with no subscription, some with a few, a few
+    with several pages (spread evenly through the input)."""
+    rng = random.Random(f"bench-sparse:{seed}")
+    sequences = [s["id"] for s in fake.state.sequences()]
+    big_at = set(range(0, leads, max(leads // max(big, 1), 1))[:big])
+    for n in range(leads):
+        lead_id = f"lead_bench_f{n:05d}"
+        if n in big_at:
+            fake.add_subscriptions(lead_id=lead_id, count=rng.randint(101, 300))
+        elif rng.random() < share:
+            for sequence in rng.sample(sequences, min(rng.randint(1, 5), len(sequences))):
+                fake.add_subscriptions(lead_id=lead_id, count=1, sequence_id=sequence)
+        else:
+            fake.add_lead(lead_id=lead_id)
 
 
 async def serve(fake: FakeClose) -> dict[str, object]:

@@ -36,6 +36,13 @@ class Sizes:
     mem_large: int
     mem_known: int
     mem_concurrency: int
+    # (f) per ID, by sequence, auto and list_all, under a rate limit
+    strategy_leads: int
+    strategy_share: float  # of the leads, those with 1 to 5 subscriptions
+    strategy_big: int  # leads with more than 100 subscriptions
+    strategy_sequences: int
+    strategy_rate_limit: int
+    strategy_concurrency: int
 
 
 FULL = Sizes(
@@ -58,6 +65,12 @@ FULL = Sizes(
     mem_large=100_000,
     mem_known=100,
     mem_concurrency=32,
+    strategy_leads=5_000,
+    strategy_share=0.4,
+    strategy_big=5,
+    strategy_sequences=20,
+    strategy_rate_limit=20,
+    strategy_concurrency=16,
 )
 
 QUICK = Sizes(
@@ -80,6 +93,12 @@ QUICK = Sizes(
     mem_large=50_000,
     mem_known=100,
     mem_concurrency=32,
+    strategy_leads=2_500,
+    strategy_share=0.4,
+    strategy_big=3,
+    strategy_sequences=20,
+    strategy_rate_limit=20,
+    strategy_concurrency=16,
 )
 
 SMOKE = Sizes(
@@ -102,6 +121,12 @@ SMOKE = Sizes(
     mem_large=2_000,
     mem_known=10,
     mem_concurrency=8,
+    strategy_leads=60,
+    strategy_share=0.4,
+    strategy_big=1,
+    strategy_sequences=3,
+    strategy_rate_limit=1000,
+    strategy_concurrency=4,
 )
 
 PROFILES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}

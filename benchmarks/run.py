@@ -8,10 +8,11 @@
 Cases: (a) fan-out over many leads, the three clients at equal concurrency; (b) the same
 under a rate limit, against the ideal time; (c) one 60-page list, pages fetched ahead vs one
 at a time; (d) client CPU per 1,000 listed subscriptions vs bare aiohttp; (e) peak memory of
-a fan-out over 100,000 IDs vs 10,000; (g) bytes and client CPU per subscription with
-``fields=("id", "lead_id", "status")`` vs every field. Every run starts a fresh fake Close
-in its own process and runs one client in another (see benchmarks/README.md). The report
-is printed as markdown and written to OUT/latest.md and OUT/latest.json.
+a fan-out over 100,000 IDs vs 10,000; (f) the same leads read per ID, by sequence, auto and
+list_all under a rate limit (the fewest requests); (g) bytes and client CPU per subscription
+with ``fields=("id", "lead_id", "status")`` vs every field. Every run starts a fresh fake
+Close in its own process and runs one client in another (see benchmarks/README.md). The
+report is printed as markdown and written to OUT/latest.md and OUT/latest.json.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from _cases import fan_out, long_list, rate_limited
 from _cases_cost import cpu_per_subscription, memory
 from _cases_fields import fields_saving
+from _cases_strategy import strategies
 from _common import Json
 from _procs import cpus
 from _report import machine, render, update_readme, write
@@ -40,6 +42,7 @@ CASES: dict[str, Callable[[Context], Json]] = {
     "c": long_list,
     "d": cpu_per_subscription,
     "e": memory,
+    "f": strategies,
     "g": fields_saving,
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

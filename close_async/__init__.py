@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         CloseError,
         EventLoopError,
         FieldNotLoadedError,
+        MaxSkipError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,
@@ -87,6 +88,7 @@ if TYPE_CHECKING:
     from ._params import NOT_GIVEN, NotGiven
     from ._ratelimit import RateLimitInfo
     from ._stats import ClientStats
+    from ._strategy import Plan, Strategy
     from ._sync import ClientOptions, SyncCloseClient, SyncFanOut, SyncSubscriptionChanges
 
 __all__ = [
@@ -120,6 +122,7 @@ __all__ = [
     "GroupSnapshot",
     "Items",
     "LocalRateLimitGate",
+    "MaxSkipError",
     "NOT_GIVEN",
     "NotFoundError",
     "NotGiven",
@@ -128,6 +131,7 @@ __all__ = [
     "OnProgress",
     "OpenEnum",
     "PermissionDeniedError",
+    "Plan",
     "Progress",
     "RateLimitError",
     "RateLimitGate",
@@ -142,6 +146,7 @@ __all__ = [
     "ServerError",
     "StatusReason",
     "StepType",
+    "Strategy",
     "SubscriptionChange",
     "SubscriptionChanges",
     "SubscriptionStatus",
@@ -194,6 +199,7 @@ _MODULES = {
     "GroupSnapshot": "._gate",
     "Items": "._pagination",
     "LocalRateLimitGate": "._gate",
+    "MaxSkipError": "._exceptions",
     "NOT_GIVEN": "._params",
     "NotFoundError": "._exceptions",
     "NotGiven": "._params",
@@ -202,6 +208,7 @@ _MODULES = {
     "OnProgress": "._fanout",
     "OpenEnum": "._enums",
     "PermissionDeniedError": "._exceptions",
+    "Plan": "._strategy",
     "Progress": "._fanout",
     "RateLimitError": "._exceptions",
     "RateLimitGate": "._gate",
@@ -216,6 +223,7 @@ _MODULES = {
     "ServerError": "._exceptions",
     "StatusReason": "._enums",
     "StepType": "._enums",
+    "Strategy": "._strategy",
     "SubscriptionChange": "._event_models",
     "SubscriptionChanges": "._change_feed",
     "SubscriptionStatus": "._enums",

@@ -6,12 +6,19 @@ the client (and with it aiohttp).
 
 from __future__ import annotations
 
+from typing import Final, Literal
+
 __all__ = [
+    "AUTO",
+    "BY_SEQUENCE",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_RETRIES",
     "ENV_API_KEY",
     "ENV_BASE_URL",
+    "PER_ID",
+    "STRATEGIES",
+    "Strategy",
 ]
 
 DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
@@ -21,3 +28,10 @@ DEFAULT_MAX_CONCURRENCY = 32
 DEFAULT_MAX_RETRIES = 5
 ENV_API_KEY = "CLOSE_API_KEY"
 ENV_BASE_URL = "CLOSE_BASE_URL"
+
+# The ways list_many can read (see _strategy.py): plain names, for the command line's help.
+PER_ID: Final = "per_id"
+BY_SEQUENCE: Final = "by_sequence"
+AUTO: Final = "auto"
+Strategy = Literal["per_id", "by_sequence", "auto"]
+STRATEGIES: tuple[Strategy, ...] = (PER_ID, BY_SEQUENCE, AUTO)

@@ -5,6 +5,7 @@ The tree::
     CloseError
      ├── APIError                      Close answered with an error status
      │    ├── BadRequestError          400 (.errors, .field_errors)
+     │    │    └── MaxSkipError         400: a page past the list's maximum _skip
      │    ├── AuthenticationError      401
      │    ├── PermissionDeniedError    403
      │    ├── NotFoundError            404
@@ -50,6 +51,7 @@ __all__ = [
     "CloseError",
     "EventLoopError",
     "FieldNotLoadedError",
+    "MaxSkipError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -142,6 +144,37 @@ class BadRequestError(APIError):
     """Close rejected the request as invalid (400); see ``.errors`` and ``.field_errors``."""
 
     hint = "Fix the request: the message above is Close's own explanation"
+
+
+class MaxSkipError(BadRequestError):
+    """Close refused a page whose ``_skip`` is past the list's maximum (a 400).
+
+    Close caps ``_skip`` per resource and does not publish the caps
+    (https://developer.close.com/api/overview/pagination), so a list longer than the cap
+    cannot be read to its end by offset: read it in smaller parts (the message says how).
+
+    Attributes:
+        skip: the offset refused (or that would have been, when the client knew the cap
+            from an earlier answer and sent nothing).
+        max_skip: the largest ``_skip`` Close accepts on this list, when known.
+        filters: the list's filters (``{"sequence_id": "seq_..."}``): which list it was.
+    """
+
+    hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        skip: int = 0,
+        max_skip: int | None = None,
+        filters: Mapping[str, str | int] | None = None,
+        **answer: Any,
+    ) -> None:
+        super().__init__(message, **answer)  # status, method, path, body (see APIError)
+        self.skip = skip
+        self.max_skip = max_skip
+        self.filters = dict(filters or {})
 
 
 class AuthenticationError(APIError):

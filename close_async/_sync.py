@@ -25,8 +25,8 @@ from ._client import CloseClient
 from ._event_models import SubscriptionChange
 from ._fanout import FailedID, FanOut, Progress
 from ._gate import RateLimitGate
-from ._models import SequenceSubscription
 from ._stats import ClientStats
+from ._strategy import Plan
 from ._tasks import cancel_and_wait
 from .resources.bulk_actions import BulkSequenceSubscriptions
 from .resources.events import Events
@@ -248,7 +248,7 @@ def _iterate(runner: _Runner, items: AsyncIterator[T]) -> Iterator[T]:
     return runner.stream(items)
 
 
-def _fan_out(runner: _Runner, fan_out: FanOut) -> SyncFanOut:
+def _fan_out(runner: _Runner, fan_out: FanOut[T]) -> SyncFanOut[T]:
     return SyncFanOut(fan_out, runner)
 
 
@@ -284,12 +284,12 @@ class _SyncStream(Iterator[T]):
         self.close()
 
 
-class SyncFanOut(_SyncStream[SequenceSubscription]):
+class SyncFanOut(_SyncStream[T]):
     """What the sync ``list_many`` returns: an iterator of subscriptions, plus the run's
     ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
     ``for`` loop over it early."""
 
-    def __init__(self, fan_out: FanOut, runner: _Runner) -> None:
+    def __init__(self, fan_out: FanOut[T], runner: _Runner) -> None:
         super().__init__(fan_out, runner)
         self._fan_out = fan_out
 
@@ -302,6 +302,16 @@ class SyncFanOut(_SyncStream[SequenceSubscription]):
     def progress(self) -> Progress:
         """A snapshot of the run's counters."""
         return self._fan_out.progress
+
+    @property
+    def plan(self) -> Plan | None:
+        """How the run reads and why (see ``FanOut.plan``); None until it has started."""
+        return self._fan_out.plan
+
+    @property
+    def strategy(self) -> str | None:
+        """The read that runs (``"per_id"`` or ``"by_sequence"``); None until decided."""
+        return self._fan_out.strategy
 
 
 def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionChanges:
@@ -327,6 +337,7 @@ class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
 
     list = _Adapted(SequenceSubscriptions.list, _iterate)
     list_many = _Adapted(SequenceSubscriptions.list_many, _fan_out)
+    list_all = _Adapted(SequenceSubscriptions.list_all, _fan_out)
     get = _Adapted(SequenceSubscriptions.get, _block)
     create = _Adapted(SequenceSubscriptions.create, _block)
     update = _Adapted(SequenceSubscriptions.update, _block)

@@ -27,6 +27,7 @@ CASES = {
     "c": {"ours (prefetch 8)", "ours (prefetch=1)"},
     "d": {"ours (json)", "bare (json)"},  # + "ours (orjson)", "bare (orjson)" if installed
     "e": None,  # two runs of ours, labelled with their input sizes
+    "f": {"per ID", "by sequence", "auto", "list_all"},
     "g": {"every field", "fields=id,lead_id,status"},
 }
 ORJSON_ROWS = {"ours (orjson)", "bare (orjson)"}
@@ -118,6 +119,7 @@ def test_every_ratio_was_computed(smoke: tuple[dict[str, Any], str]) -> None:
         "c": {"speed-up", "extra requests"},
         "d": {"cpu per sub ours/bare (json)"},  # more with orjson
         "e": {"peak RSS large/small"},
+        "f": {"requests per ID/auto", "wall/ideal auto"},
         "g": {"bytes per sub fields/full", "cpu per sub fields/full"},
     }
     for name, keys in expected.items():

@@ -52,6 +52,9 @@ BY_NAME: dict[str, Any] = {
     "retry_after": 2.5,
     "sent": False,
     "field": "$.data[1].id",
+    "skip": 250_100,
+    "max_skip": 250_000,
+    "filters": {"sequence_id": "seq_1"},
 }
 BY_ANNOTATION: dict[str, Any] = {
     "datetime": datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
@@ -70,8 +73,12 @@ def example(cls: type[Exception]) -> Exception:
         params = list(inspect.signature(cls).parameters.values())
     except ValueError:  # Exception's own __init__: a message only
         params = []
+    if any(param.kind is param.VAR_KEYWORD for param in params):
+        # Keyword arguments passed on to a base class (MaxSkipError's to APIError's).
+        base = next(c for c in cls.__mro__[1:] if "__init__" in vars(c))
+        params += list(inspect.signature(base).parameters.values())
     for param in params:
-        if param.kind is not param.KEYWORD_ONLY:
+        if param.kind is not param.KEYWORD_ONLY or param.name in kwargs:
             continue
         if param.name in BY_NAME:
             kwargs[param.name] = BY_NAME[param.name]

@@ -341,7 +341,7 @@ async def test_closing_the_client_stops_the_run(big: FakeClose) -> None:
     assert_no_pending_tasks()
 
 
-async def drain(run: FanOut) -> None:
+async def drain(run: FanOut[SequenceSubscription]) -> None:
     async for _ in run:
         pass
 
@@ -430,3 +430,64 @@ async def test_fan_out_fetches_ahead_only_once_the_input_runs_out(
     # input has run out (4 here, each wasting at most 3 as its window grows to 4); fetching
     # ahead all along would waste 2 for every ID (60 requests).
     assert 36 <= big.stats.requests <= 36 + 4 * 3
+
+
+async def wait_inside_anext(run: Any, after: int) -> tuple[asyncio.Task[int], asyncio.Event]:
+    """Start a task consuming ``run``; return it once it has taken ``after`` items and is
+    waiting for the next page (the pages generator is then running)."""
+    reached = asyncio.Event()
+
+    async def consume() -> int:
+        n = 0
+        async for _ in run:
+            n += 1
+            if n == after:
+                reached.set()
+        return n
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(reached.wait(), 10)
+    return task, reached
+
+
+async def test_aclose_from_another_task_stops_a_running_list_many() -> None:
+    async with FakeClose(leads=0, latency=0.05) as fake:
+        for i in range(40):
+            fake.add_subscriptions(lead_id=f"lead_{i}", count=2)
+        async with CloseClient(fake.api_key, base_url=fake.url) as close:
+            ids = [f"lead_{i}" for i in range(40)]
+            run = close.sequence_subscriptions.list_many(lead_ids=ids, concurrency=2)
+            consumer, _ = await wait_inside_anext(run, after=2)
+            await run.aclose()  # this task is not the one iterating
+            sent = fake.stats.requests
+            taken = await consumer  # its `async for` just ends
+            assert_no_pending_tasks()
+            assert taken < 80
+            assert fake.stats.requests == sent  # nothing more went out
+            assert run.progress.ids_done < 40
+            assert [s async for s in run] == []  # closed, like a generator
+
+
+async def test_aclose_from_another_task_stops_a_running_list() -> None:
+    async with FakeClose(leads=0, latency=0.05) as fake:
+        fake.add_subscriptions(lead_id="lead_long", count=1000)
+        async with CloseClient(fake.api_key, base_url=fake.url, prefetch=1) as close:
+            subs = close.sequence_subscriptions.list(lead_id="lead_long")
+            consumer, _ = await wait_inside_anext(subs, after=100)
+            await subs.aclose()
+            assert await consumer == 100
+            assert fake.stats.requests == 2  # page 2 was cut short, page 3 never asked
+            assert_no_pending_tasks()
+
+
+async def test_a_consumer_cancelled_while_waiting_for_a_page_is_cancelled() -> None:
+    """Only a stop asked by aclose() ends the loop quietly; another cancellation stays one."""
+    async with FakeClose(leads=0, latency=0.05) as fake:
+        fake.add_subscriptions(lead_id="lead_long", count=500)
+        async with CloseClient(fake.api_key, base_url=fake.url, prefetch=1) as close:
+            subs = close.sequence_subscriptions.list(lead_id="lead_long")
+            consumer, _ = await wait_inside_anext(subs, after=100)
+            consumer.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await consumer
+            assert_no_pending_tasks()

@@ -180,3 +180,39 @@ def test_whole_list_is_the_first_page_when_nothing_follows() -> None:
     assert whole_list(PageOf([], True), key=str) == []  # nothing here, whatever it says
     assert whole_list(PageOf(["a", "b", "a"], False), key=str) == ["a", "b"]  # no repeats
     assert whole_list(PageOf(["a", "b"], True), key=str) is None  # more pages: paginate
+
+
+@pytest.mark.parametrize("n", [101, 250, 300, 1000])
+async def test_a_known_length_is_read_at_known_offsets_and_no_further(n: int) -> None:
+    source = FakeList(n, delay=0.001)
+    out = await collect(source, page_size=100, total=n, known_window=4, prefetch=2)
+    assert out == source.items
+    # Exactly the pages the length implies, at most known_window of them in flight at once
+    # (the first ones together).
+    assert sorted(source.calls) == [(skip, 100) for skip in range(0, n, 100)]
+    assert source.peak == min(-(-n // 100), 4)
+
+
+async def test_a_known_length_needs_no_fetching_ahead_permission() -> None:
+    """Pages known to exist are not speculation: may_fetch_ahead() is not asked for them."""
+    source = FakeList(500, delay=0.001)
+    out = await collect(source, page_size=100, total=500, may_fetch_ahead=lambda: False)
+    assert out == source.items
+    assert len(source.calls) == 5
+    assert source.peak > 1
+
+
+async def test_a_list_that_grew_past_its_known_length_is_read_to_its_end() -> None:
+    source = FakeList(330)
+    out = await collect(source, page_size=100, total=250)  # counted before 80 were added
+    assert out == source.items
+    skips = [skip for skip, _ in source.calls]
+    assert skips[:3] == [0, 100, 200]
+    assert sorted(skips) == [0, 100, 200, 300]
+
+
+async def test_a_list_shorter_than_its_known_length_ends_where_it_ends() -> None:
+    source = FakeList(150)
+    out = await collect(source, page_size=100, total=300)  # counted before 150 were deleted
+    assert out == source.items
+    assert len(source.calls) <= 3  # the known offsets, nothing past them

@@ -34,7 +34,7 @@ async def test_lists_can_be_closed_with_aclosing(fake: FakeClose, close: CloseCl
         assert [sub async for sub in subs]
     async with contextlib.aclosing(close.bulk_actions.sequence_subscriptions.list()) as actions:
         assert [action async for action in actions] == []
-    run: FanOut = close.sequence_subscriptions.list_many(lead_ids=[lead_id])
+    run: FanOut[SequenceSubscription] = close.sequence_subscriptions.list_many(lead_ids=[lead_id])
     async with contextlib.aclosing(run):
         assert [sub async for sub in run]
 

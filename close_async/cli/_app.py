@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
+from .._defaults import AUTO, DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, STRATEGIES
 from .._version import __version__
 from ..testing._cli import add_arguments as add_fake_arguments
 from ._config import (
@@ -319,7 +319,11 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
             "is written in whole records; <out>.done journals the IDs whose records are all\n"
             "in, <out>.failed lists the IDs that failed (exit 1). After Ctrl-C (exit 130) or a\n"
             "crash, the same command with --resume finishes the job without repeating a\n"
-            "record."
+            "record.\n\n"
+            "--all exports the whole organisation, sequence by sequence. For leads and\n"
+            "contacts, --strategy by_sequence reads every sequence and keeps the input's\n"
+            "subscriptions (far fewer requests when most IDs have few; it cannot see the\n"
+            "subscriptions of deleted sequences), and auto picks the cheaper way."
         ),
     )
     sources = exporting.add_mutually_exclusive_group(required=True)
@@ -327,6 +331,15 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         sources.add_argument(
             f"--{kind}-ids", metavar="FILE", help=f"file of {kind} IDs, one a line (- for stdin)"
         )
+    sources.add_argument(
+        "--all", action="store_true", help="every subscription of the organisation"
+    )
+    exporting.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        help="for --lead-ids/--contact-ids: read per ID (the default), by sequence, or the "
+        "cheaper (auto)",
+    )
     exporting.add_argument("--out", metavar="FILE", type=Path, required=True, help="output file")
     exporting.add_argument(
         "--format",
@@ -423,6 +436,12 @@ def _demo_options(parser: argparse.ArgumentParser) -> None:
         "--latency", metavar="SECONDS", type=float, default=DEMO_LATENCY, help="per answer"
     )
     _add_concurrency_option(parser)
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=AUTO,
+        help="how to read the leads' subscriptions",
+    )
     parser.add_argument(
         "--out",
         metavar="FILE",

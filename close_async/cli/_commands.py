@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from .. import unstructure
 from .._client import CloseClient
 from .._defaults import DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
-from .._fanout import FanOut, Progress
+from .._fanout import FailedID, FanOut, Progress
+from .._models import SequenceSubscription
+from .._strategy import AUTO, BY_SEQUENCE, PER_ID, Strategy
 from ._changes import (
     changes_exit_code,
     check_checkpoint_out,
@@ -172,22 +174,83 @@ class ExportJob:
     """What to export, and how.
 
     Attributes:
-        ids: the file of input IDs, or ``-`` for stdin.
+        ids: the file of input IDs, ``-`` for stdin, or None for every sequence of the
+            organisation (``--all``).
         kind: what the IDs are: ``lead``, ``contact`` or ``sequence``.
         out: the output file; ``<out>.done`` and ``<out>.failed`` go beside it.
         format: ``jsonl`` or ``csv``.
         concurrency: the most requests in flight.
         resume: finish the export already in ``out`` rather than refuse to touch it.
         progress: show the bar (True), not (False), or when stderr is a terminal (None).
+        strategy: how to read leads or contacts (``per_id``, ``by_sequence``, ``auto``);
+            None: per ID, or as the export being resumed did. Sequences are always read by
+            sequence (``list_all``).
     """
 
-    ids: str
+    ids: str | None
     kind: str
     out: Path
     format: str
     concurrency: int = DEFAULT_CONCURRENCY
     resume: bool = False
     progress: bool | None = None
+    strategy: Strategy | None = None
+
+
+def _strategy(job: ExportJob, writer: ExportWriter) -> Strategy:
+    """The strategy of a lead or contact export: as asked, else as the run it resumes did.
+
+    Raise ``UsageError`` if it was asked to read otherwise than the run it resumes: the
+    journal lists sequences for a read by sequence, IDs for a read per ID.
+    """
+    asked = job.strategy
+    earlier = writer.read_by_sequence if writer.done else None
+    if earlier is None:
+        return asked or PER_ID
+    was: Strategy = BY_SEQUENCE if earlier else PER_ID
+    if asked in (None, AUTO, was):
+        return was
+    raise UsageError(
+        f"{job.out} was exported {'by sequence' if earlier else 'per ID'} (see its journal); "
+        f"resume it with --strategy {was} or auto"
+    )
+
+
+async def _live_sequences_left(close: CloseClient, done: Collection[str]) -> list[str]:
+    """The organisation's sequences not journaled yet (resuming ``--all``)."""
+    return [seq.id async for seq in close.sequences.list() if seq.id not in done]
+
+
+async def _start(
+    close: CloseClient,
+    job: ExportJob,
+    source: IdSource | None,
+    writer: ExportWriter,
+    **options: Any,
+) -> FanOut[SequenceSubscription]:
+    """Start the run that reads what the job asks for, the way it asks (or resumes)."""
+    subs = close.sequence_subscriptions
+    if job.kind == "sequence":
+        if source is not None:
+            return subs.list_all(source, **options)
+        if not writer.done:
+            return subs.list_all(**options)
+        return subs.list_all(await _live_sequences_left(close, writer.done), **options)
+    strategy = _strategy(job, writer)
+    assert source is not None
+    ids: Iterable[str] = source
+    skip: Collection[str] = ()
+    if strategy != PER_ID:
+        ids = list(source)  # read whole: a read by sequence keeps these IDs' subscriptions
+        if strategy == BY_SEQUENCE:
+            skip = writer.done  # resuming: the sequences in the journal are done
+    return subs.list_many(
+        lead_ids=ids if job.kind == "lead" else None,
+        contact_ids=ids if job.kind == "contact" else None,
+        strategy=strategy,
+        skip_sequences=skip,
+        **options,
+    )
 
 
 async def export(
@@ -207,42 +270,65 @@ async def export(
     field = f"{job.kind}_id"
     writer = ExportWriter(job.out, fmt=job.format, field=field, resume=job.resume)
     writer.prepare()  # first: it reads the journal, and refuses an existing output
-    source = IdSource(job.ids, done=writer.done)
+    if job.kind != "sequence":
+        _strategy(job, writer)  # a resume that would read otherwise fails now
+    source = None if job.ids is None else IdSource(job.ids, done=writer.done)
+    run: FanOut[SequenceSubscription] | None = None
     try:
         if before_reading is not None:
             await before_reading()
         enabled = show_progress(job.progress)
-        with writer, ProgressBar(total=source.total, enabled=enabled) as bar:
+        total = None if source is None else source.total
+        with writer, ProgressBar(total=total, enabled=enabled) as bar:
 
             def on_progress(progress: Progress) -> None:
                 bar(progress)
                 # A bad credential fails every ID alike: stop at the first, not after all.
-                if progress.ids_failed and isinstance(run.failures[-1].error, _FATAL):
-                    raise run.failures[-1].error
+                if progress.ids_failed and isinstance(run_failures()[-1].error, _FATAL):
+                    raise run_failures()[-1].error
 
-            run = close.sequence_subscriptions.list_many(
-                lead_ids=source if job.kind == "lead" else None,
-                contact_ids=source if job.kind == "contact" else None,
-                sequence_ids=source if job.kind == "sequence" else None,
+            def on_id_done(id_: str, count: int) -> None:
+                if job.kind != "sequence" and progress_of().strategy == BY_SEQUENCE:
+                    writer.journal_by_sequence()  # its IDs are sequences: say so, once
+                writer.id_done(id_, count)
+
+            def run_failures() -> list[FailedID]:
+                assert run is not None
+                return run.failures
+
+            def progress_of() -> Progress:
+                assert run is not None
+                return run.progress
+
+            run = await _start(
+                close,
+                job,
+                source,
+                writer,
                 concurrency=job.concurrency,
                 on_error="continue",
                 on_progress=on_progress,
-                on_id_done=writer.id_done,
+                on_id_done=on_id_done,
             )
             signum = await _stop_on_signals(_drain(run, writer))
     finally:
-        source.close()
-    if source.path == "-" and not source.seen and signum is None:
+        if source is not None:
+            source.close()
+    assert run is not None
+    if source is not None and source.path == "-" and not source.seen and signum is None:
         raise UsageError(source.no_ids())
     failures = [(failure.id, str(failure.error)) for failure in run.failures]
-    ids_failed = writer.write_failures([*failures, *source.invalid])
+    invalid = [] if source is None else source.invalid
+    ids_failed = writer.write_failures([*failures, *invalid])
     progress = run.progress
+    by_sequence = progress.strategy == BY_SEQUENCE
+    skipped = source.skipped if source is not None and not by_sequence else len(writer.done)
     return ExportResult(
         out=job.out,
         ids_done=writer.journaled,
         ids_failed=ids_failed,
         ids_total_done=len(writer.done) + writer.journaled,
-        ids_skipped=source.skipped,
+        ids_skipped=skipped,
         written=writer.written,
         skipped=writer.skipped,
         kept=writer.kept,
@@ -253,10 +339,13 @@ async def export(
         elapsed=progress.elapsed,
         interrupted_by=signum,
         relisted=writer.journal_ahead,
+        units="sequences" if by_sequence else "IDs",
+        strategy_reason=progress.strategy_reason,
+        estimates={} if run.plan is None else dict(run.plan.estimates),
     )
 
 
-async def _drain(run: FanOut, writer: ExportWriter) -> None:
+async def _drain(run: FanOut[SequenceSubscription], writer: ExportWriter) -> None:
     # `async with`: a cancellation (a signal) stops the run's requests before going on.
     async with run:
         async for sub in run:
@@ -314,11 +403,18 @@ def report_export(
 @_runs
 async def subscriptions_export(args: argparse.Namespace) -> int:
     """Export the subscriptions of many leads, contacts or sequences to a file."""
-    kind, ids = next(
-        (kind, getattr(args, f"{kind}_ids"))
-        for kind in ID_KINDS
-        if getattr(args, f"{kind}_ids") is not None
-    )
+    if args.all:
+        kind, ids = "sequence", None
+    else:
+        kind, ids = next(
+            (kind, getattr(args, f"{kind}_ids"))
+            for kind in ID_KINDS
+            if getattr(args, f"{kind}_ids") is not None
+        )
+    if args.strategy is not None and kind == "sequence":
+        raise UsageError(
+            "--strategy is for --lead-ids and --contact-ids: sequences are read by sequence"
+        )
     out: Path = args.out
     job = ExportJob(
         ids=ids,
@@ -328,6 +424,7 @@ async def subscriptions_export(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         resume=args.resume,
         progress=args.progress,
+        strategy=args.strategy,
     )
     checkpoint_out: Path | None = getattr(args, "checkpoint_out", None)
     new_checkpoint = check_checkpoint_out(checkpoint_out, resume=args.resume)

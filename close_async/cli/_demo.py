@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from .._client import CloseClient
+from .._strategy import PER_ID
 from ._commands import ExportJob, export, report_export
 from ._errors import EXIT_OK, UsageError
 from ._export import ExportResult, failed_path, journal_path
@@ -68,6 +69,7 @@ async def _demo(args: argparse.Namespace, out: Path, *, kept: bool) -> int:
             concurrency=args.concurrency,
             resume=args.resume,
             progress=args.progress,
+            strategy=args.strategy,
         )
         async with CloseClient(fake.api_key, base_url=fake.url) as close:
             result = await export(close, job)
@@ -85,16 +87,43 @@ async def _demo(args: argparse.Namespace, out: Path, *, kept: bool) -> int:
     return EXIT_OK
 
 
+def _units(result: ExportResult) -> str:
+    return "sequences" if result.units == "sequences" else "leads"
+
+
+def _read(result: ExportResult, leads: int) -> str:
+    """What the export went through: leads, or the sequences read for them."""
+    if result.units == "sequences":
+        return f"{leads:,} leads (read through {result.ids_done:,} sequences)"
+    return f"{result.ids_done:,} leads"
+
+
+def _strategy_lines(result: ExportResult) -> list[str]:
+    """Which read the export took, why, and the requests it saved against reading per ID."""
+    if not result.strategy_reason:
+        return []
+    lines = [f"Strategy: {result.strategy_reason}."]
+    per_id = result.estimates.get(PER_ID)
+    if result.units == "sequences" and per_id is not None and per_id > result.requests:
+        saved = per_id - result.requests
+        lines.append(
+            f"Saved: {saved:,} requests against reading per lead (at least {per_id:,}), "
+            f"{per_id / max(result.requests, 1):.0f}x fewer."
+        )
+    return lines
+
+
 def _report(
     result: ExportResult, *, args: argparse.Namespace, served: int, ids: Path | None
 ) -> list[str]:
     elapsed = result.elapsed
     rate = result.written / elapsed if elapsed > 0 else 0.0
     lines = [
-        f"Exported {result.written:,} subscriptions of {result.ids_done:,} leads in "
+        f"Exported {result.written:,} subscriptions of {_read(result, args.leads)} in "
         f"{elapsed:.1f} s: {rate:,.0f} subscriptions/s.",
         f"Requests: {result.requests:,} ({served:,} served by the fake), {result.retries:,} "
         f"retries, {result.rate_limited:,} 429s.",
+        *_strategy_lines(result),
     ]
     # The fake's windows last one second: n requests take ceil(n / limit) windows, and the
     # last window's requests can go as soon as it opens.
@@ -114,7 +143,7 @@ def _report(
     if result.ids_failed:
         lines.append(f"Failed: {result.ids_failed:,} leads, listed in {failed_path(result.out)}.")
     lines += [
-        f"Output: {result.out} (journal of finished leads: {journal_path(result.out)}).",
+        f"Output: {result.out} (journal of finished {_units(result)}: {journal_path(result.out)}).",
         f"Lead IDs: {ids} (what `{serves}` serves, to try `close-async subscriptions export` "
         "against it).",
     ]

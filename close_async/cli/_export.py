@@ -9,6 +9,10 @@ after an OS crash or a power cut the journal does not claim records the disk lac
 fsync per batch, at most about two a second, keeps the throughput). ``<out>.failed`` lists
 the IDs that failed in the last run (``ID<TAB>error``).
 
+The journal's IDs are the units the export read: the input IDs when it read per ID, the
+sequences when it read by sequence. An export of leads or contacts read by sequence says so
+in the journal's first line (``JOURNAL_BY_SEQUENCE``), so that a resume reads the same way.
+
 Resuming (``--resume``) reads the journal and skips those IDs; drops a partial last record
 (only a crash in the middle of a write could leave one); remembers the subscription ids
 already in ``<out>`` whose ID is not in the journal (an ID cut off mid-way is listed again,
@@ -29,7 +33,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -54,6 +58,9 @@ __all__ = [
 FLUSH_RECORDS: Final = 1000
 FLUSH_SECONDS: Final = 0.5
 _FORMAT_NAMES: Final = {"jsonl": "JSON Lines", "csv": "CSV"}
+#: The first line of the journal of a lead or contact export that read by sequence (its
+#: other lines are then sequence IDs). A ``#`` cannot be part of a Close ID.
+JOURNAL_BY_SEQUENCE: Final = "# read by sequence: the IDs below are sequences\n"
 
 
 def journal_path(out: Path) -> Path:
@@ -225,16 +232,19 @@ def _scan_csv(path: Path, field: str, done: Collection[str], columns: tuple[str,
     return scan
 
 
-def _scan_journal(path: Path) -> tuple[int, dict[str, int | None]]:
-    """Read a journal: its whole lines' length, and each ID with its count of records (None
-    for a line without one)."""
+def _scan_journal(path: Path) -> tuple[int, dict[str, int | None], bool]:
+    """Read a journal: its whole lines' length, each ID with its count of records (None for
+    a line without one), and whether it read by sequence."""
     done: dict[str, int | None] = {}
     length = 0
+    by_sequence = False
     for length, line in _whole_lines(path):  # noqa: B007 - length: the last whole line's end
         value, _, count = line.decode("utf-8", errors="replace").strip().partition("\t")
-        if value:
+        if value.startswith("#"):
+            by_sequence = by_sequence or value == JOURNAL_BY_SEQUENCE.strip()
+        elif value:
             done[value] = int(count) if count.isdecimal() else None
-    return length, done
+    return length, done, by_sequence
 
 
 def _sniff(path: Path) -> str | None:
@@ -283,6 +293,10 @@ class ExportWriter:
         self.encoder: RecordEncoder = encoder_for(fmt)
         self.done: set[str] = set()  # IDs journaled by an earlier run
         self.journal_ahead = 0  # journaled IDs found short of records, listed again
+        # Whether the earlier run of a lead or contact export read by sequence (its journal
+        # lists sequences); None when there was no earlier run's journal to tell.
+        self.read_by_sequence: bool | None = None
+        self._journal_header = ""
         self.kept = 0  # records found in the output when resuming
         self.dropped_partial = False
         self.written = 0
@@ -356,8 +370,10 @@ class ExportWriter:
             )
         counts: dict[str, int | None] = {}
         if journal.exists():
-            length, counts = _scan_journal(journal)
+            length, counts, self.read_by_sequence = _scan_journal(journal)
             _truncate(journal, length)
+            if self.read_by_sequence:
+                self.field = "sequence_id"  # the journal's IDs are the records' sequences
         self.done = set(counts)
         scan = self._scan()
         short = {i for i in self.done if (counts[i] or 0) > scan.counts[i]}
@@ -385,6 +401,10 @@ class ExportWriter:
         self.written += 1
         self._maybe_flush()
 
+    def journal_by_sequence(self) -> None:
+        """Say in the journal (before its first ID) that this export reads by sequence."""
+        self._journal_header = JOURNAL_BY_SEQUENCE
+
     def id_done(self, id_: str, count: int = 0) -> None:
         """Journal an ID and its ``count`` of records (with the next flush, after its
         records): all its records are in."""
@@ -410,6 +430,8 @@ class ExportWriter:
             self._out.flush()
             os.fsync(self._out.fileno())
         if self._ids:
+            if self._journal_header and self._journal.tell() == 0:
+                self._journal.write(self._journal_header)
             self._journal.write("".join(f"{id_}\t{count}\n" for id_, count in self._ids))
             self.journaled += len(self._ids)
             self._ids.clear()
@@ -453,6 +475,9 @@ class ExportResult:
     elapsed: float
     interrupted_by: int | None = None  # the signal that stopped the export
     relisted: int = 0  # journaled IDs whose records were not all in the output, listed again
+    units: str = "IDs"  # what ids_* count: "IDs", or "sequences" when read by sequence
+    strategy_reason: str = ""  # how the export read, and why
+    estimates: Mapping[str, int] = attrs.field(factory=dict)  # requests, per strategy
 
 
 def _count(n: int, what: str) -> str:
@@ -461,7 +486,7 @@ def _count(n: int, what: str) -> str:
 
 def summary(result: ExportResult) -> list[str]:
     """Return the lines that tell what an export did."""
-    ids = f"IDs: {result.ids_done:,} done, {result.ids_failed:,} failed"
+    ids = f"{result.units}: {result.ids_done:,} done, {result.ids_failed:,} failed"
     if result.ids_skipped:
         ids += f", {result.ids_skipped:,} skipped (done by an earlier run)"
     if result.relisted:
@@ -478,6 +503,7 @@ def summary(result: ExportResult) -> list[str]:
     rate = result.written / result.elapsed if result.elapsed > 0 else 0.0
     lines = [
         ids,
+        *([f"read {result.strategy_reason}"] if result.strategy_reason else []),
         subs,
         f"requests: {result.requests:,}, retries: {result.retries:,}, "
         f"429s: {result.rate_limited:,}, waits for the rate limit: "

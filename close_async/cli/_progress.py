@@ -101,6 +101,11 @@ class ProgressBar:
         if bar is None or progress is None:
             return
         self._last = self._clock()
+        if progress.strategy == "by_sequence" and bar.unit != " sequences":
+            # Read by sequence, the run's IDs are the sequences, counted once it has listed
+            # them: the bar counts those from then on.
+            bar.unit = " sequences"
+            bar.total = progress.ids_total
         bar.set_postfix_str(postfix(progress), refresh=False)
         bar.update(progress.ids_done - bar.n)
 

@@ -7,8 +7,10 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, TypeVar
 
 from .._convert import StructureError, structure, structure_many
-from .._exceptions import ResponseValidationError
+from .._exceptions import BadRequestError, ResponseValidationError
+from .._fanout import Host
 from .._fields import fields_param
+from .._maxskip import as_max_skip_error, known_max_skip
 from .._pagination import FetchPage, Items, PageOf, paginate
 from .._params import check_id
 from .._transport import Transport
@@ -23,13 +25,28 @@ class Resource:
 
     #: The collection path relative to the API root, with Close's trailing slash.
     collection: ClassVar[str]
+    #: What to do about a list longer than Close's maximum ``_skip`` (see ``MaxSkipError``).
+    _too_long_hint: ClassVar[str] = (
+        "Read it in smaller parts (Close suggests ranges of date_created, or its Export API)."
+    )
 
     def __init__(self, transport: Transport, *, prefetch: int) -> None:
         self._transport = transport
         self._prefetch = prefetch
+        #: The largest ``_skip`` Close accepts on this family's lists, once an answer said.
+        self._max_skip: int | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.collection}>"
+
+    def _host(self) -> Host:
+        """What a fan-out over this family needs from the client (see ``FanOut``)."""
+        transport = self._transport
+        return Host(
+            max_concurrency=transport.max_concurrency,
+            adopt=transport.adopt,
+            is_closed=lambda: transport.closed,
+        )
 
     def _detail(self, id: object) -> str:
         return f"{self.collection}{check_id(id)}/"
@@ -102,11 +119,22 @@ class Resource:
 
         async def fetch(skip: int, size: int) -> PageOf[M]:
             query: dict[str, str | int] = {**base, "_skip": skip, "_limit": size}
-            if limiter is None:
-                data = await self._request("GET", path, params=query)
-            else:
-                async with limiter:
+            try:
+                if limiter is None:
                     data = await self._request("GET", path, params=query)
+                else:
+                    async with limiter:
+                        data = await self._request("GET", path, params=query)
+            except BadRequestError as exc:
+                too_deep = as_max_skip_error(
+                    exc, path=path, filters=params, skip=skip, hint=self._too_long_hint
+                )
+                if too_deep is None:
+                    raise
+                # Later reads plan around it (see strategy="auto").
+                known = known_max_skip(too_deep)
+                self._max_skip = known if self._max_skip is None else min(self._max_skip, known)
+                raise too_deep from None
             return self._page(data, model, path, fields)
 
         return fetch
@@ -141,6 +169,7 @@ class Resource:
             page_size=page_size,
             limit=limit,
             prefetch=self._prefetch,
+            path=self.collection,
         )
         return Items(pages)
 

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .._bulk_read import SubscriptionReads, finite_ids
 from .._changes import DEFAULT_MAX_BUFFERED, OVERLAP, RETENTION
 from .._enums import SubscriptionStatus
+from .._fanout import ErrorMode, FanOut, Job, JobFactory, Limiter, OnIdDone, OnProgress, pick_source
 from .._fields import check_fields
 from .._models import SequenceSubscription
-from .._pagination import Items
+from .._pagination import FetchPage, Items
 from .._params import (
     NOT_GIVEN,
     NotGiven,
@@ -25,22 +27,35 @@ from .._params import (
     check_text,
     list_filters,
 )
+from .._strategy import AUTO, BY_SEQUENCE, PER_ID, STRATEGIES, Plan, Strategy
+from .._transport import Transport
 from ._base import Resource
+from .sequences import Sequences
 
 if TYPE_CHECKING:
     from .._change_feed import SubscriptionChanges
-    from .._fanout import ErrorMode, FanOut, OnIdDone, OnProgress
 
 __all__ = ["SequenceSubscriptions"]
 
 _Sub = SequenceSubscription
 _IDs = Iterable[str] | AsyncIterable[str] | None
+_SEQUENCES_PER_ID = "per ID: the IDs are sequences, each read as one list"
 
 
 class SequenceSubscriptions(Resource):
     """List, read, subscribe, change, pause, resume and delete sequence subscriptions."""
 
     collection = "sequence_subscription/"
+    _too_long_hint = (
+        "Read the subscriptions of a sequence this long per lead or contact instead: "
+        "list_many(lead_ids=..., strategy='per_id'), or strategy='auto', which plans around "
+        "the maximum once Close has named it."
+    )
+
+    def __init__(self, transport: Transport, *, prefetch: int) -> None:
+        super().__init__(transport, prefetch=prefetch)
+        # Reading by sequence looks sequences up (which, and how long each list is).
+        self._sequences = Sequences(transport, prefetch=prefetch)
 
     def list(
         self,
@@ -78,7 +93,9 @@ class SequenceSubscriptions(Resource):
         on_error: ErrorMode = "raise",
         on_progress: OnProgress | None = None,
         on_id_done: OnIdDone | None = None,
-    ) -> FanOut:
+        strategy: Strategy = "per_id",
+        skip_sequences: Iterable[str] = (),
+    ) -> FanOut[SequenceSubscription]:
         """List the subscriptions of many leads, contacts or sequences at once.
 
         Give exactly one of ``lead_ids``, ``contact_ids``, ``sequence_ids``: a list, any
@@ -86,21 +103,128 @@ class SequenceSubscriptions(Resource):
         requests are in flight (never more than the client's ``max_concurrency``).
         Subscriptions are yielded as they arrive, every page of every ID, none twice.
 
+        ``strategy`` chooses the read (see the README's "Choosing a strategy"):
+        ``"per_id"`` (the default) lists each ID; ``"by_sequence"`` reads every sequence
+        and keeps the subscriptions of the input IDs (which must then be a finite
+        collection: a list, tuple or set), which costs far fewer requests when most IDs
+        have few subscriptions, but cannot see those of deleted sequences; ``"auto"``
+        estimates both in requests before any list request and takes the cheaper (its
+        result leaves out subscriptions of deleted sequences whichever it takes).
+        ``run.strategy`` and ``run.progress`` say which ran and why. With sequence IDs,
+        every strategy lists each sequence. ``skip_sequences`` (with ``"by_sequence"``
+        only) names sequences not to read: those a resumed job has finished.
+
         ``on_error="raise"`` (the default) raises the first failure (after retries) and
         stops the rest; ``"continue"`` goes on and records each failed ID in the returned
         object's ``failures``. ``on_progress`` is called with a ``Progress`` snapshot as
         the work advances; ``on_id_done(id, count)`` once the last of an ID's ``count``
-        subscriptions has been yielded (what a resumable export journals). Both run in
-        the consuming task; an exception from either ends the run and is raised from the
-        ``async for``. See the README's "Fan-out" section.
+        subscriptions has been yielded (what a resumable export journals; reading by
+        sequence, the IDs are the sequences read). Both run in the consuming task; an
+        exception from either ends the run and is raised from the ``async for``. See the
+        README's "Fan-out" section.
         """
-        from .._fanout import FanOut
+        name, ids = pick_source(
+            lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
+        )
+        if strategy not in STRATEGIES:
+            choices = ", ".join(repr(choice) for choice in STRATEGIES)
+            raise ValueError(f"strategy must be one of {choices}, not {strategy!r}")
+        skip = frozenset(check_str_list(skip_sequences, "skip_sequences"))
+        if skip and (strategy != BY_SEQUENCE or name == "sequence_ids"):
+            raise ValueError(
+                "skip_sequences goes with strategy='by_sequence' and lead_ids or contact_ids: "
+                "only a read by sequence has sequences to skip"
+            )
+        reads = self._reads(check_page_size(page_size))
+        job: Job[_Sub] | JobFactory[_Sub]
+        if name == "sequence_ids":
+            job = reads.per_id(name, ids, Plan(strategy=PER_ID, reason=_SEQUENCES_PER_ID))
+        elif strategy == PER_ID:
+            job = reads.per_id(name, ids, Plan(strategy=PER_ID, reason="per ID, as asked"))
+        elif strategy == BY_SEQUENCE:
+            job = reads.by_sequence(name, finite_ids(name, ids, strategy), skip=skip)
+        else:
+            assert strategy == AUTO
+            job = reads.auto(name, ids)
+        return self._fan_out(
+            job,
+            concurrency=concurrency,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_error=on_error,
+            on_progress=on_progress,
+            on_id_done=on_id_done,
+        )
 
+    def list_all(
+        self,
+        sequence_ids: _IDs = None,
+        *,
+        concurrency: int = 10,
+        page_size: int = 100,
+        prefetch: int | None = None,
+        on_error: ErrorMode = "raise",
+        on_progress: OnProgress | None = None,
+        on_id_done: OnIdDone | None = None,
+    ) -> FanOut[SequenceSubscription]:
+        """Every subscription of the organisation, or of the given sequences, by sequence.
+
+        Without ``sequence_ids``, the sequences are those ``close.sequences.list()`` gives
+        (subscriptions of deleted sequences are not found: Close no longer lists those
+        sequences). Each sequence is fetched first for its ``subscription_counts_by_status``
+        (the list of sequences does not carry them): its pages are then requested at known
+        offsets, in parallel, and none past the end (a sequence without subscriptions costs
+        no list request); a sequence whose counts are unknown is read with the adaptive
+        window, as ``list`` reads. At most ``concurrency`` requests are in flight across
+        sequences and pages. The run (a ``FanOut``) has the same ``progress``, ``failures``,
+        callbacks and clean stops as ``list_many``, its IDs being the sequences.
+        """
+        reads = self._reads(check_page_size(page_size))
+        job: Job[_Sub] | JobFactory[_Sub]
+        if sequence_ids is None:
+            job = reads.all_sequences()
+        else:
+            _, ids = pick_source(sequence_ids=sequence_ids)
+            plan = Plan(strategy=BY_SEQUENCE, reason="by sequence: the sequences given")
+            job = reads.by_sequences(ids, plan)
+        return self._fan_out(
+            job,
+            concurrency=concurrency,
+            page_size=page_size,
+            prefetch=prefetch,
+            on_error=on_error,
+            on_progress=on_progress,
+            on_id_done=on_id_done,
+        )
+
+    def _reads(self, page_size: int) -> SubscriptionReads:
+        def fetcher(filters: Mapping[str, str], limiter: Limiter) -> FetchPage[_Sub]:
+            return self._page_fetcher(_Sub, filters, limiter=limiter)
+
+        return SubscriptionReads(
+            fetcher=fetcher,
+            list_sequences=self._sequences.list,
+            get_sequence=self._sequences.get,
+            max_skip=lambda: self._max_skip,
+            page_size=page_size,
+            path=self.collection,
+            hint=self._too_long_hint,
+        )
+
+    def _fan_out(
+        self,
+        job: Job[_Sub] | JobFactory[_Sub],
+        *,
+        concurrency: int,
+        page_size: int,
+        prefetch: int | None,
+        on_error: ErrorMode,
+        on_progress: OnProgress | None,
+        on_id_done: OnIdDone | None,
+    ) -> FanOut[SequenceSubscription]:
         return FanOut(
-            self,
-            lead_ids=lead_ids,
-            contact_ids=contact_ids,
-            sequence_ids=sequence_ids,
+            job,
+            self._host(),
             concurrency=concurrency,
             page_size=page_size,
             prefetch=self._prefetch if prefetch is None else prefetch,

@@ -92,12 +92,26 @@ def error_body(message: str) -> str:
     return dumps({"error": message})
 
 
-def parse_paging(query: Mapping[str, str]) -> tuple[int, int]:
-    """Return `(_skip, _limit)` from the query, or raise a 400 for bad values."""
+def parse_paging(query: Mapping[str, str], max_skip: int | None = None) -> tuple[int, int]:
+    """Return `(_skip, _limit)` from the query, or raise a 400 for bad values.
+
+    Close's maximum `_limit` and `_skip` vary per resource and are not published
+    (https://developer.close.com/api/overview/pagination). An over-large `_limit` gets the
+    message of Close's API framework; the message for an over-large `_skip` is not
+    documented, and this fake words it the same way.
+    """
     skip = _non_negative_int(query, "_skip", 0)
     limit = _non_negative_int(query, "_limit", DEFAULT_LIMIT)
     if limit > MAX_LIMIT:
-        raise flat_error(f"_limit must be at most {MAX_LIMIT}.")
+        raise flat_error(
+            "The limit you set is larger than the maximum limit for this resource "
+            f"(max_limit = {MAX_LIMIT})."
+        )
+    if max_skip is not None and skip > max_skip:
+        raise flat_error(
+            "The skip you set is larger than the maximum skip for this resource "
+            f"(max_skip = {max_skip})."
+        )
     return skip, limit
 
 
@@ -152,7 +166,8 @@ class CloseApi:
 
     `on_bulk_action` is called with the id of each bulk action created or resumed; the server
     uses it to move the action through `processing` to `done` over time. `on_bulk_pause` is
-    called with the id of an action paused: the server stops moving it on.
+    called with the id of an action paused: the server stops moving it on. `max_skip`, when
+    given, is the largest `_skip` any list accepts (a 400 beyond it).
     """
 
     def __init__(
@@ -160,10 +175,13 @@ class CloseApi:
         state: FakeState,
         on_bulk_action: Callable[[str], None],
         on_bulk_pause: Callable[[str], None] = lambda _: None,
+        *,
+        max_skip: int | None = None,
     ) -> None:
         self.state = state
         self._on_bulk_action = on_bulk_action
         self._on_bulk_pause = on_bulk_pause
+        self._max_skip = max_skip
         # (resource, is_one_object, method) -> handler(object_id, query, body)
         self._routes: dict[tuple[str, bool, str], _Handler] = {
             ("sequence", False, "GET"): self._list_sequences,
@@ -217,7 +235,8 @@ class CloseApi:
     # Sequences ----------------------------------------------------------------------------
 
     def _list_sequences(self, _: str, query: Mapping[str, str], __: bytes) -> ApiResponse:
-        return ApiResponse(200, list_body(*self.state.page_sequences(*parse_paging(query))))
+        paging = parse_paging(query, self._max_skip)
+        return ApiResponse(200, list_body(*self.state.page_sequences(*paging)))
 
     def _get_sequence(self, seq_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
         return _found(self.state.sequence_json(seq_id))
@@ -249,7 +268,7 @@ class CloseApi:
         if not any(filters.values()):
             # Required since Close's changelog of 2021-03-31.
             raise flat_error("At least one of sequence_id, contact_id or lead_id is required.")
-        skip, limit = parse_paging(query)
+        skip, limit = parse_paging(query, self._max_skip)
         items, has_more = self.state.page_subscriptions(skip, limit, **filters)
         return ApiResponse(200, list_body(items, has_more))
 
@@ -312,7 +331,8 @@ class CloseApi:
     # Bulk actions -------------------------------------------------------------------------
 
     def _list_bulk_actions(self, _: str, query: Mapping[str, str], __: bytes) -> ApiResponse:
-        return ApiResponse(200, list_body(*self.state.page_bulk_actions(*parse_paging(query))))
+        paging = parse_paging(query, self._max_skip)
+        return ApiResponse(200, list_body(*self.state.page_bulk_actions(*paging)))
 
     def _get_bulk_action(self, bulk_id: str, _: Mapping[str, str], __: bytes) -> ApiResponse:
         return _found(self.state.bulk_action_json(bulk_id))

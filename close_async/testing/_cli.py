@@ -58,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bulk-action-seconds", type=float, default=0.2, help="time for a bulk action to finish"
     )
+    parser.add_argument(
+        "--max-skip", type=int, default=None, help="largest _skip a list accepts (default: none)"
+    )
 
 
 def fake_from_args(args: argparse.Namespace) -> FakeClose:
@@ -87,6 +90,7 @@ def fake_from_args(args: argparse.Namespace) -> FakeClose:
         storm_seconds=args.storm_seconds,
         stall_seconds=args.stall_seconds,
         bulk_action_seconds=args.bulk_action_seconds,
+        max_skip=args.max_skip,
     )
 
 

@@ -53,6 +53,10 @@ class FakeClose(EventFeatures):
     Events and webhooks: every change is logged in `events` (served at `event/`, kept
     `event_retention` seconds) and POSTed, signed, to the matching `webhooks` subscriptions,
     retried `webhook_max_attempts` times from `webhook_retry_delay` seconds, doubling.
+    Deep pagination: `max_skip` is the largest `_skip` a list accepts; beyond it the fake
+    answers 400 `{"error": "The skip you set is larger than the maximum skip for this
+    resource (max_skip = N)."}`. Close has such a maximum, varying per resource and not
+    published; `None` (the default) sets none.
     """
 
     def __init__(
@@ -78,6 +82,7 @@ class FakeClose(EventFeatures):
         event_retention: float | None = DEFAULT_RETENTION,
         webhook_retry_delay: float = 1.0,
         webhook_max_attempts: int = 8,
+        max_skip: int | None = None,
     ) -> None:
         if ratelimit_separator not in RATELIMIT_SEPARATORS:
             raise ValueError(f"ratelimit_separator must be one of {RATELIMIT_SEPARATORS}")
@@ -92,6 +97,10 @@ class FakeClose(EventFeatures):
                 raise ValueError(f"{name} must be >= 0")
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
+        if max_skip is not None and (
+            isinstance(max_skip, bool) or not isinstance(max_skip, int) or max_skip < 0
+        ):
+            raise ValueError(f"max_skip must be an int >= 0 or None, not {max_skip!r}")
         self.host = host
         self.port = port
         self.api_key = api_key
@@ -122,6 +131,7 @@ class FakeClose(EventFeatures):
                 ratelimit_separator=ratelimit_separator,
                 stall_seconds=stall_seconds,
                 bulk_action_seconds=bulk_action_seconds,
+                max_skip=max_skip,
             ),
             rng=random.Random(f"close-fake-latency:{seed}"),
         )

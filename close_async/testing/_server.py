@@ -60,6 +60,7 @@ class ServerOptions:
     ratelimit_separator: str
     stall_seconds: float
     bulk_action_seconds: float
+    max_skip: int | None = None
 
 
 def _is_accepting(task: asyncio.Task[Any]) -> bool:
@@ -101,7 +102,9 @@ class FakeServer:
         options: ServerOptions,
         rng: random.Random,
     ) -> None:
-        self.api = CloseApi(state, self._schedule_bulk_action, self._stop_bulk_action)
+        self.api = CloseApi(
+            state, self._schedule_bulk_action, self._stop_bulk_action, max_skip=options.max_skip
+        )
         self.state = state
         self.credentials = credentials
         self.limiter = limiter

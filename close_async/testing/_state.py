@@ -241,9 +241,15 @@ class FakeState:
         self._changed("sequence", "updated", before, seq, user)
 
     def delete_sequence(self, seq_id: str) -> None:
-        """Delete a sequence and, in this fake, its subscriptions."""
-        for sub_id in list(self._index("sequence_id", seq_id)):
-            self.delete_subscription(sub_id)
+        """Delete a sequence; its subscriptions stay, with `status_reason` "sequence-deleted".
+
+        Close's status reasons include `sequence-deleted`, so subscriptions outlive their
+        sequence. Close does not document whether their `status` changes, nor whether a list
+        by the deleted `sequence_id` still finds them: this fake keeps the status and lists
+        them by lead, contact and (deleted) sequence alike.
+        """
+        for sub_id in self._index("sequence_id", seq_id):  # logged as updates, like any change
+            self.update_subscription(sub_id, {"status_reason": "sequence-deleted"})
         self._sequence_order.remove(seq_id)
         self._changed("sequence", "deleted", self._sequences[seq_id], None, None)
         del self._sequences[seq_id], self._counts[seq_id]
@@ -396,9 +402,10 @@ class FakeState:
         before = self._before(sub)
         if "status" in changes:
             _check_choice("status", changes["status"], SUBSCRIPTION_STATUSES)
-            counts = self._counts[sub["sequence_id"]]
-            counts[sub["status"]] -= 1
-            counts[changes["status"]] += 1
+            counts = self._counts.get(sub["sequence_id"])  # None: the sequence was deleted
+            if counts is not None:
+                counts[sub["status"]] -= 1
+                counts[changes["status"]] += 1
         sub.update(
             changes,
             updated_by_id=updated_by or self.default_user.id,
@@ -415,7 +422,9 @@ class FakeState:
             index.remove(sub_id)
             if not index.ids:
                 del self._subs_by[field][sub[field]]
-        self._counts[sub["sequence_id"]][sub["status"]] -= 1
+        counts = self._counts.get(sub["sequence_id"])  # None: the sequence was deleted
+        if counts is not None:
+            counts[sub["status"]] -= 1
         self._changed("sequence_subscription", "deleted", sub, None, None)
         del self._subs[sub_id]
         self._json.pop(sub_id, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -330,3 +331,19 @@ def test_without_tqdm_the_bar_is_a_clear_usage_error(
 def journal(out: Path) -> list[str]:
     """The IDs of an export's journal (``ID<TAB>records`` a line)."""
     return journal_ids(out.with_name(out.name + ".done"))
+
+
+def test_an_export_against_a_refused_port_stops_at_once(
+    cli: CLI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing answers: the export stops after a few IDs (exit 3), not after all of them."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("CLOSE_API_KEY", "key")
+    monkeypatch.setenv("CLOSE_BASE_URL", f"http://127.0.0.1:{port}/api/v1/")
+    ids = write_ids(tmp_path / "ids.txt", [f"lead_{i}" for i in range(500)])
+    ran = export(cli, ids, tmp_path / "subs.jsonl", "--max-retries", "0", "--concurrency", "2")
+    assert ran.code == 3, ran.err
+    assert "failed to connect" in ran.err
+    assert "base URL" in ran.err

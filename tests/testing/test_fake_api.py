@@ -135,9 +135,28 @@ def test_bad_limit_is_a_400(api: Api) -> None:
     lead = api.state.leads()[0].id
     assert api.call("GET", SUBS, lead_id=lead, _limit="101") == (
         400,
-        {"error": "_limit must be at most 100."},
+        {
+            "error": "The limit you set is larger than the maximum limit for this resource "
+            "(max_limit = 100)."
+        },
     )
     assert api.call("GET", SEQS, _skip="x")[0] == 400
+
+
+@pytest.mark.parametrize("route", [SUBS, SEQS, BULK])
+def test_a_skip_beyond_max_skip_is_a_400_in_closes_words(route: Route) -> None:
+    api = Api()
+    api.api = CloseApi(api.state, api.started.append, max_skip=200)
+    lead = api.state.leads()[0].id
+    filters = {"lead_id": lead} if route == SUBS else {}
+    assert api.call("GET", route, _skip="200", **filters)[0] == 200
+    assert api.call("GET", route, _skip="201", **filters) == (
+        400,
+        {
+            "error": "The skip you set is larger than the maximum skip for this resource "
+            "(max_skip = 200)."
+        },
+    )
 
 
 def test_create_a_subscription(api: Api) -> None:

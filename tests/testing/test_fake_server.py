@@ -128,6 +128,8 @@ async def test_start_and_close_without_a_context_manager(http: aiohttp.ClientSes
         {"stall_seconds": -1},
         {"rate_limit": 0},
         {"storm_seconds": 0},
+        {"max_skip": -1},
+        {"max_skip": 1.5},
     ],
 )
 def test_bad_options_are_refused(kwargs: dict[str, Any]) -> None:

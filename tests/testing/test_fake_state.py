@@ -180,16 +180,32 @@ def test_updates_change_the_record_its_json_and_the_counts(state: FakeState) -> 
     assert [s["contact_id"] for s in state.subscriptions(sequence_id=seq)] == [c2]
 
 
-def test_deleting_a_sequence_deletes_its_subscriptions(state: FakeState) -> None:
+def test_a_deleted_sequences_subscriptions_stay_marked_sequence_deleted(
+    state: FakeState,
+) -> None:
     seq_a, seq_b = (s["id"] for s in state.sequences())
     (contact,) = lead_with_contacts(state, 1)
-    state.create_subscription(sequence_id=seq_a, contact_id=contact)
+    orphan = state.create_subscription(sequence_id=seq_a, contact_id=contact, status="paused")
     kept = state.create_subscription(sequence_id=seq_b, contact_id=contact)
+    before = state.subscription(orphan)
+    assert before is not None
+    updated_before = before["date_updated"]
     state.delete_sequence(seq_a)
     assert state.sequence(seq_a) is None
     assert state.sequence_json(seq_a) is None
-    assert [s["id"] for s in state.subscriptions(contact_id=contact)] == [kept]
     assert [s["id"] for s in state.sequences()] == [seq_b]
+    # Still listed by contact, lead and the deleted sequence's id, marked, status unchanged.
+    assert [s["id"] for s in state.subscriptions(contact_id=contact)] == [orphan, kept]
+    assert [s["id"] for s in state.subscriptions(sequence_id=seq_a)] == [orphan]
+    after = state.subscription(orphan)
+    assert after is not None
+    assert (after["status"], after["status_reason"]) == ("paused", "sequence-deleted")
+    assert after["date_updated"] > updated_before
+    assert json.loads(state.subscription_json(orphan) or "")["status_reason"] == "sequence-deleted"
+    # It can still be changed and deleted, though its sequence has no counts any more.
+    state.update_subscription(orphan, {"status": "active"})
+    state.delete_subscription(orphan)
+    assert [s["id"] for s in state.subscriptions(contact_id=contact)] == [kept]
 
 
 def test_sequence_json_carries_counts_and_lists_do_not(state: FakeState) -> None:

@@ -270,3 +270,54 @@ def test_partial_models_pickle_and_copy(clone: Any) -> None:
 def test_partial_models_unstructure_to_what_they_hold() -> None:
     data = unstructure(_partial(new_field=1))
     assert data == {"id": "sub_1", "lead_id": "lead_1", "status": "active", "new_field": 1}
+
+
+# -- fields= on the bulk reads ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["per_id", "by_sequence", "auto"])
+async def test_list_many_with_fields_yields_the_same_subscriptions_partially(
+    fake: FakeClose, close: CloseClient, strategy: Any
+) -> None:
+    lead_ids = [lead.id for lead in fake.state.leads()]
+    full = {
+        sub.id: sub
+        async for sub in close.sequence_subscriptions.list_many(
+            lead_ids=lead_ids, strategy=strategy
+        )
+    }
+    fake.reset_stats()
+    partial = [
+        sub
+        async for sub in close.sequence_subscriptions.list_many(
+            lead_ids=lead_ids, strategy=strategy, fields=("status",)
+        )
+    ]
+    assert {sub.id for sub in partial} == set(full) != set()
+    # Only what was asked for, and what a read by sequence filters on.
+    extra = set() if strategy == "per_id" else {"lead_id", "status_reason"}
+    for sub in partial:
+        assert set(loaded_fields(sub)) == {"id", "status"} | extra
+        assert sub.status == full[sub.id].status
+        with pytest.raises(FieldNotLoadedError):
+            _ = sub.sender_email
+    assert fake.stats.body_bytes > 0  # the fake served the partial pages
+
+
+async def test_list_all_with_fields(fake: FakeClose, close: CloseClient) -> None:
+    everything = {sub.id async for sub in close.sequence_subscriptions.list_all()}
+    subs = [sub async for sub in close.sequence_subscriptions.list_all(fields=["lead_id"])]
+    assert {sub.id for sub in subs} == everything != set()
+    assert {frozenset(loaded_fields(sub)) for sub in subs} == {
+        frozenset({"id", "lead_id", "status_reason"})
+    }
+
+
+async def test_bulk_reads_check_fields_before_any_request(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    with pytest.raises(ValueError, match="no field 'nope'"):
+        close.sequence_subscriptions.list_many(lead_ids=["lead_1"], fields=["nope"])
+    with pytest.raises(TypeError, match="fields must be a list"):
+        close.sequence_subscriptions.list_all(fields="status")
+    assert fake.stats.requests == 0

@@ -95,6 +95,7 @@ class SequenceSubscriptions(Resource):
         on_id_done: OnIdDone | None = None,
         strategy: Strategy = "per_id",
         skip_sequences: Iterable[str] = (),
+        fields: Iterable[str] | None = None,
     ) -> FanOut[SequenceSubscription]:
         """List the subscriptions of many leads, contacts or sequences at once.
 
@@ -135,7 +136,10 @@ class SequenceSubscriptions(Resource):
                 "skip_sequences goes with strategy='by_sequence' and lead_ids or contact_ids: "
                 "only a read by sequence has sequences to skip"
             )
-        reads = self._reads(check_page_size(page_size))
+        wanted = check_fields(fields, _Sub)
+        if wanted is not None and strategy != PER_ID and name != "sequence_ids":
+            wanted |= {name[:-1], "status_reason"}  # what a read by sequence filters on
+        reads = self._reads(check_page_size(page_size), wanted)
         job: Job[_Sub] | JobFactory[_Sub]
         if name == "sequence_ids":
             job = reads.per_id(name, ids, Plan(strategy=PER_ID, reason=_SEQUENCES_PER_ID))
@@ -166,6 +170,7 @@ class SequenceSubscriptions(Resource):
         on_error: ErrorMode = "raise",
         on_progress: OnProgress | None = None,
         on_id_done: OnIdDone | None = None,
+        fields: Iterable[str] | None = None,
     ) -> FanOut[SequenceSubscription]:
         """Every subscription of the organisation, or of the given sequences, by sequence.
 
@@ -177,9 +182,14 @@ class SequenceSubscriptions(Resource):
         no list request); a sequence whose counts are unknown is read with the adaptive
         window, as ``list`` reads. At most ``concurrency`` requests are in flight across
         sequences and pages. The run (a ``FanOut``) has the same ``progress``, ``failures``,
-        callbacks and clean stops as ``list_many``, its IDs being the sequences.
+        callbacks and clean stops as ``list_many``, its IDs being the sequences. ``fields``
+        asks for those fields only, as in ``list`` (plus ``status_reason``, which the read
+        filters on).
         """
-        reads = self._reads(check_page_size(page_size))
+        wanted = check_fields(fields, _Sub)
+        if wanted is not None:
+            wanted |= {"status_reason"}
+        reads = self._reads(check_page_size(page_size), wanted)
         job: Job[_Sub] | JobFactory[_Sub]
         if sequence_ids is None:
             job = reads.all_sequences()
@@ -197,9 +207,9 @@ class SequenceSubscriptions(Resource):
             on_id_done=on_id_done,
         )
 
-    def _reads(self, page_size: int) -> SubscriptionReads:
+    def _reads(self, page_size: int, fields: frozenset[str] | None) -> SubscriptionReads:
         def fetcher(filters: Mapping[str, str], limiter: Limiter) -> FetchPage[_Sub]:
-            return self._page_fetcher(_Sub, filters, limiter=limiter)
+            return self._page_fetcher(_Sub, filters, limiter=limiter, fields=fields)
 
         return SubscriptionReads(
             fetcher=fetcher,

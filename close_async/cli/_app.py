@@ -203,6 +203,23 @@ def _add_format_option(parser: argparse.ArgumentParser, choices: Sequence[str]) 
     parser.add_argument("--format", choices=choices, default=choices[0], help="output format")
 
 
+def _field_names(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("give field names, comma-separated: id,lead_id,status")
+    return names
+
+
+def _add_fields_option(parser: argparse.ArgumentParser, also: str) -> None:
+    parser.add_argument(
+        "--fields",
+        metavar="NAMES",
+        type=_field_names,
+        help="ask Close for these fields only, comma-separated (e.g. lead_id,status); "
+        f"id{also} always come too",
+    )
+
+
 def _add_concurrency_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency",
@@ -308,6 +325,7 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         filters.add_argument(f"--{kind}-id", metavar="ID", type=_close_id, help=f"of a {kind}")
     _add_format_option(listing, ("table", "jsonl", "csv"))
     _add_limit_option(listing)
+    _add_fields_option(listing, "")
 
     exporting = subs.add(
         "export",
@@ -347,6 +365,7 @@ def _subscription_commands(parser: argparse.ArgumentParser) -> None:
         help="output format (default: csv if FILE ends in .csv, else jsonl)",
     )
     _add_concurrency_option(exporting)
+    _add_fields_option(exporting, ", the input's ID and sequence_id (for resuming)")
     exporting.add_argument(
         "--resume", action="store_true", help="finish the export already in --out"
     )

@@ -17,6 +17,7 @@ from .._client import CloseClient
 from .._defaults import DEFAULT_MAX_CONCURRENCY, ENV_API_KEY
 from .._exceptions import AuthenticationError, PermissionDeniedError
 from .._fanout import FailedID, FanOut, Progress
+from .._fields import check_fields
 from .._models import SequenceSubscription
 from .._strategy import AUTO, BY_SEQUENCE, PER_ID, Strategy
 from ._changes import (
@@ -38,6 +39,7 @@ from ._formats import (
     json_text,
     jsonl_line,
     sequence_row,
+    subscription_columns,
     table,
 )
 from ._progress import ProgressBar, show_progress
@@ -104,20 +106,34 @@ async def subscriptions_list(args: argparse.Namespace) -> int:
     """Print the subscriptions of one lead, contact or sequence."""
     filters = {f"{kind}_id": getattr(args, f"{kind}_id") for kind in ID_KINDS}
     filters = {name: value for name, value in filters.items() if value is not None}
+    fields = _fields(args)
     async with client_from_args(args) as close:
-        subs = close.sequence_subscriptions.list(**filters, limit=args.limit)
+        subs = close.sequence_subscriptions.list(**filters, limit=args.limit, fields=fields)
         if args.format == "table":
             rows = [unstructure(sub) async for sub in subs]
             # The filter's column would repeat the argument on every row.
-            columns = [c for c in SUBSCRIPTION_TABLE_COLUMNS if c not in filters]
+            columns = [
+                c
+                for c in SUBSCRIPTION_TABLE_COLUMNS
+                if c not in filters and (fields is None or c in fields)
+            ]
             print(table(rows, columns))
             return EXIT_OK
-        encoder = encoder_for(args.format)
+        encoder = encoder_for(args.format, subscription_columns(fields))
         if encoder.header is not None:
             sys.stdout.write(encoder.header)
         async for sub in subs:
             sys.stdout.write(encoder.encode(sub))
     return EXIT_OK
+
+
+def _fields(args: argparse.Namespace) -> frozenset[str] | None:
+    """The ``--fields`` asked for, checked (with ``id``), or None for every field."""
+    names: tuple[str, ...] | None = getattr(args, "fields", None)
+    try:
+        return check_fields(names, SequenceSubscription)
+    except ValueError as exc:
+        raise UsageError(f"--fields: {exc}".replace("fields: fields: ", "fields: ")) from None
 
 
 @_runs
@@ -185,6 +201,8 @@ class ExportJob:
         strategy: how to read leads or contacts (``per_id``, ``by_sequence``, ``auto``);
             None: per ID, or as the export being resumed did. Sequences are always read by
             sequence (``list_all``).
+        fields: the fields to ask Close for (checked, with ``id``); None for all. The
+            export adds what its journal needs: the input's ID and ``sequence_id``.
     """
 
     ids: str | None
@@ -195,6 +213,7 @@ class ExportJob:
     resume: bool = False
     progress: bool | None = None
     strategy: Strategy | None = None
+    fields: frozenset[str] | None = None
 
 
 def _strategy(job: ExportJob, writer: ExportWriter) -> Strategy:
@@ -268,7 +287,9 @@ async def export(
     journal is up to date, and ``interrupted_by`` tells which signal stopped it.
     """
     field = f"{job.kind}_id"
-    writer = ExportWriter(job.out, fmt=job.format, field=field, resume=job.resume)
+    fields = None if job.fields is None else job.fields | {field, "sequence_id"}
+    columns = subscription_columns(fields)
+    writer = ExportWriter(job.out, fmt=job.format, field=field, resume=job.resume, columns=columns)
     writer.prepare()  # first: it reads the journal, and refuses an existing output
     if job.kind != "sequence":
         _strategy(job, writer)  # a resume that would read otherwise fails now
@@ -309,6 +330,7 @@ async def export(
                 on_error="continue",
                 on_progress=on_progress,
                 on_id_done=on_id_done,
+                fields=fields,
             )
             signum = await _stop_on_signals(_drain(run, writer))
     finally:
@@ -425,6 +447,7 @@ async def subscriptions_export(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=args.progress,
         strategy=args.strategy,
+        fields=_fields(args),
     )
     checkpoint_out: Path | None = getattr(args, "checkpoint_out", None)
     new_checkpoint = check_checkpoint_out(checkpoint_out, resume=args.resume)

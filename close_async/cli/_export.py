@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
@@ -43,7 +43,7 @@ import attrs
 from .._models import SequenceSubscription
 from .._params import check_id
 from ._errors import UsageError
-from ._formats import RecordEncoder, encoder_for
+from ._formats import SUBSCRIPTION_COLUMNS, RecordEncoder, encoder_for
 
 __all__ = [
     "ExportResult",
@@ -282,6 +282,7 @@ class ExportWriter:
         fmt: str,
         field: str,
         resume: bool,
+        columns: Sequence[str] = SUBSCRIPTION_COLUMNS,
         flush_records: int = FLUSH_RECORDS,
         flush_seconds: float = FLUSH_SECONDS,
         clock: Callable[[], float] = time.monotonic,
@@ -290,7 +291,7 @@ class ExportWriter:
         self.field = field  # the input's kind: lead_id, contact_id or sequence_id
         self.resume = resume
         self.format = fmt
-        self.encoder: RecordEncoder = encoder_for(fmt)
+        self.encoder: RecordEncoder = encoder_for(fmt, columns)
         self.done: set[str] = set()  # IDs journaled by an earlier run
         self.journal_ahead = 0  # journaled IDs found short of records, listed again
         # Whether the earlier run of a lead or contact export read by sequence (its journal

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,6 +36,7 @@ __all__ = [
     "json_text",
     "jsonl_line",
     "sequence_row",
+    "subscription_columns",
     "table",
 ]
 
@@ -128,9 +129,18 @@ def export_format(out: Path, fmt: str | None) -> str:
     return "csv" if out.suffix.lower() == ".csv" else "jsonl"
 
 
-def encoder_for(fmt: str) -> RecordEncoder:
-    """Return the encoder of an export format (``jsonl`` or ``csv``)."""
-    return CsvEncoder() if fmt == "csv" else JsonlEncoder()
+def encoder_for(fmt: str, columns: Sequence[str] = SUBSCRIPTION_COLUMNS) -> RecordEncoder:
+    """Return the encoder of an export format (``jsonl`` or ``csv``, with ``columns``)."""
+    return CsvEncoder(columns) if fmt == "csv" else JsonlEncoder()
+
+
+def subscription_columns(fields: Collection[str] | None) -> tuple[str, ...]:
+    """The CSV columns for records read with ``fields=`` (None: every field), in the model's
+    order: a field not asked for has no column, rather than an empty cell that would read
+    as null."""
+    if fields is None:
+        return SUBSCRIPTION_COLUMNS
+    return tuple(column for column in SUBSCRIPTION_COLUMNS if column in fields)
 
 
 def _table_cell(value: Any) -> str:

@@ -347,3 +347,47 @@ def test_an_export_against_a_refused_port_stops_at_once(
     assert ran.code == 3, ran.err
     assert "failed to connect" in ran.err
     assert "base URL" in ran.err
+
+
+@pytest.mark.parametrize("strategy", ["per_id", "auto"])
+def test_fields_export_csv_has_only_those_columns_and_resumes(
+    cli: CLI, big: FakeClose, tmp_path: Path, strategy: str
+) -> None:
+    leads = lead_ids(big)
+    ids, out = write_ids(tmp_path / "ids.txt", leads), tmp_path / "subs.csv"
+    args = ("--fields", "status", "--strategy", strategy)
+    ran = export(cli, ids, out, *args)
+    assert ran.code == 0, ran.err
+    with open(out, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file, strict=True))
+    # What was asked for, plus what the journal needs; no empty column posing as null.
+    assert tuple(rows[0]) == ("id", "sequence_id", "lead_id", "status")
+    assert {row[0] for row in rows[1:]} == expected_ids(big, leads)
+    assert all(row[3] for row in rows[1:])
+    again = export(cli, ids, out, *args, "--resume")  # nothing left: the same file
+    assert again.code == 0, again.err
+    with open(out, newline="", encoding="utf-8") as file:
+        assert list(csv.reader(file, strict=True)) == rows
+
+
+def test_fields_export_jsonl_records_hold_only_those_fields(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    leads = lead_ids(big)[:10]
+    out = tmp_path / "subs.jsonl"
+    ran = export(cli, write_ids(tmp_path / "ids.txt", leads), out, "--fields", "status")
+    assert ran.code == 0, ran.err
+    records = jsonl_records(out)
+    assert records
+    assert {frozenset(r) for r in records} == {
+        frozenset({"id", "sequence_id", "lead_id", "status"})
+    }
+
+
+def test_an_unknown_field_is_a_usage_error(cli: CLI, big: FakeClose, tmp_path: Path) -> None:
+    ran = export(
+        cli, write_ids(tmp_path / "ids.txt", ["lead_1"]), tmp_path / "o.jsonl", "--fields", "nope"
+    )
+    assert ran.code == 2
+    assert "--fields: SequenceSubscription has no field 'nope'" in ran.err
+    assert big.stats.requests == 0

@@ -132,3 +132,15 @@ def test_sequences_get(cli: CLI, env: FakeClose) -> None:
     data = json.loads(ran.out)
     assert (data["id"], data["name"]) == (seq["id"], seq["name"])
     assert "subscription_counts_by_status" in data
+
+
+def test_list_with_fields_shows_only_those(cli: CLI, env: FakeClose, busy_lead: str) -> None:
+    args = ("--lead-id", busy_lead, "--fields", "status")
+    ran = cli("subscriptions", "list", *args, "--format", "csv")
+    assert ran.code == 0, ran.err
+    header, *rows = ran.out.splitlines()
+    assert header == "id,status"
+    assert len(rows) == 230
+    ran = cli("subscriptions", "list", *args)  # the table: only the columns loaded
+    assert ran.code == 0, ran.err
+    assert ran.out.split("\n", 1)[0].split() == ["id", "status"]

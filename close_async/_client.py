@@ -110,7 +110,7 @@ class CloseClient:
         timeout: for one attempt: seconds (a finite float), or an ``aiohttp.ClientTimeout``.
             The default allows 60 s in all, of which 10 s to connect.
         max_retries: retries after the first attempt (429, 502/503/504, timeouts and
-            connection errors; see the README's "Retries and rate limits").
+            connection errors; see docs/errors-and-retries.md).
         max_concurrency: requests in flight at once, for the whole client.
         session: an ``aiohttp.ClientSession`` of yours to send requests with; it is never
             closed by this client. By default the client makes (and closes) its own.

@@ -11,8 +11,8 @@ a fifth of this client's CPU per request, measured on small answers (130 against
 Freeing one larger block up front is glibc's own signal to raise the threshold, and costs
 nothing elsewhere: other allocators ignore it. It does change the process's allocator
 settings for everything else in it, so it can be turned off: set the environment variable
-``CLOSE_ASYNC_MALLOC_TWEAK=0`` before the first client sends a request (the README's
-"Using the client" says so too).
+``CLOSE_ASYNC_MALLOC_TWEAK=0`` before the first client sends a request (the README
+says so too).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ Every request that reaches the wire is one of our attempts: aiohttp resends a GE
 DELETE once by itself when the connection drops before the answer, which would bypass the
 gate, the counters and the lost-answer rule of ``_retry``; the session we make turns that
 off (``_Response``) and our retry does it instead. A session given by the caller keeps
-aiohttp's behaviour (it is theirs; see the README's "Bring your own session").
+aiohttp's behaviour (it is theirs; see "Bring your own session" in docs/client.md).
 """
 
 from __future__ import annotations

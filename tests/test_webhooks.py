@@ -35,7 +35,7 @@ from close_async.testing import FakeClose
 KEY = "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c"
 OTHER_KEY = "aa" * 32
 NOW = 1_700_000_000
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "keeping-current.md"
 
 DELIVERY = {
     "subscription_id": "whsub_1",

@@ -2,7 +2,7 @@
 
 ``main(argv)`` runs it and returns the exit code (the ``close-async`` console script and
 ``python -m close_async.cli`` call it). The progress bar needs the ``cli`` extra
-(``pip install "close-async[cli]"``). See the README's "Command line" section.
+(``pip install "close-async[cli]"``). See docs/cli.md.
 """
 
 from ._app import main

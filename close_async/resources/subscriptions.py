@@ -104,7 +104,7 @@ class SequenceSubscriptions(Resource):
         requests are in flight (never more than the client's ``max_concurrency``).
         Subscriptions are yielded as they arrive, every page of every ID, none twice.
 
-        ``strategy`` chooses the read (see the README's "Choosing a strategy"):
+        ``strategy`` chooses the read (see "Choosing a strategy" in docs/bulk-reads.md):
         ``"per_id"`` (the default) lists each ID; ``"by_sequence"`` reads every sequence
         and keeps the subscriptions of the input IDs (which must then be a finite
         collection: a list, tuple or set), which costs far fewer requests when most IDs
@@ -122,7 +122,7 @@ class SequenceSubscriptions(Resource):
         subscriptions has been yielded (what a resumable export journals; reading by
         sequence, the IDs are the sequences read). Both run in the consuming task; an
         exception from either ends the run and is raised from the ``async for``. See the
-        README's "Fan-out" section.
+        docs/bulk-reads.md.
         """
         name, ids = pick_source(
             lead_ids=lead_ids, contact_ids=contact_ids, sequence_ids=sequence_ids
@@ -351,7 +351,7 @@ class SequenceSubscriptions(Resource):
         shows up late comes after the ones already handed out. ``max_buffered`` bounds the
         events held in memory to put them in order. Raises ``CheckpointExpiredError`` now
         (before any request) if ``since`` is older than the ``retention`` of Close's log
-        (30 days). See the README's "Keeping a copy current".
+        (30 days). See docs/keeping-current.md.
         """
         from .._change_feed import SubscriptionChanges
         from .events import Events

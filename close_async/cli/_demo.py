@@ -128,10 +128,17 @@ def _report(
     # The fake's windows last one second: n requests take ceil(n / limit) windows, and the
     # last window's requests can go as soon as it opens.
     floor = max(math.ceil(result.requests / args.rate_limit) - 1, 0)
-    lines.append(
-        f"Rate limit: {args.rate_limit} requests/s, so those requests needed at least "
-        f"{floor} s; the client waits for the next window instead of drawing 429s."
-    )
+    if floor:
+        lines.append(
+            f"Rate limit: {args.rate_limit} requests/s, so those requests needed at least "
+            f"{floor} s; the client waits for the next window instead of drawing 429s."
+        )
+    else:
+        lines.append(
+            f"Rate limit: {args.rate_limit} requests/s per endpoint group, which these "
+            f"{result.requests:,} requests fit in without waiting (pass --strategy per_id to "
+            "see the client keep to it)."
+        )
     serves = f"close-async fake-server --leads {args.leads} --seed {args.seed}"
     if ids is None:
         lines.append(

@@ -178,6 +178,7 @@ def test_the_demo_picks_a_strategy_and_says_what_it_saved(cli: CLI, tmp_path: Pa
     assert "instead of at least 300 per ID" in ran.out
     assert "Saved: " in ran.out
     assert "requests against reading per lead (at least 300)" in ran.out
+    assert "fit in without waiting" in ran.out  # not "needed at least 0 s"
     ran = cli(
         "demo", "--leads", "20", "--latency", "0", "--strategy", "per_id",
         "--out", tmp_path / "per_id.jsonl", "--no-progress",

@@ -25,6 +25,7 @@ from ._exceptions import (
     BulkActionTimeoutError,
     ClientClosedError,
     CloseError,
+    GateUnavailableError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -32,7 +33,8 @@ from ._exceptions import (
     ServerError,
 )
 from ._fanout import FailedID, FanOut, Progress
-from ._gate import LocalRateLimitGate, Observation, RateLimitGate
+from ._gate import GateSettings, GroupSnapshot, LocalRateLimitGate, Observation, RateLimitGate
+from ._groups import EndpointGroups
 from ._models import (
     BulkSequenceSubscriptionAction,
     Schedule,
@@ -64,8 +66,12 @@ __all__ = [
     "CloseError",
     "ContactPreference",
     "DEFAULT_BASE_URL",
+    "EndpointGroups",
     "FailedID",
     "FanOut",
+    "GateSettings",
+    "GateUnavailableError",
+    "GroupSnapshot",
     "LocalRateLimitGate",
     "NOT_GIVEN",
     "NotFoundError",

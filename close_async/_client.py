@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ._gate import LocalRateLimitGate, RateLimitGate
+from ._gate import RateLimitGate, client_gate
 from ._pagination import DEFAULT_PREFETCH
 from ._params import check_positive
 from ._retry import RetryPolicy
@@ -102,14 +102,15 @@ class CloseClient:
         max_concurrency: requests in flight at once, for the whole client.
         session: an ``aiohttp.ClientSession`` of yours to send requests with; it is never
             closed by this client. By default the client makes (and closes) its own.
-        max_rate_limit_wait: the longest wait, in seconds, that a 429 may ask of us; a
-            longer one raises RateLimitError at once.
+        max_rate_limit_wait: the longest wait, in seconds, that a 429 or a spent rate-limit
+            window may ask of us; a longer one raises RateLimitError at once.
         backoff_base, backoff_cap: the exponential backoff between retries of 5xx answers
             and connection errors: a random wait of up to ``backoff_base * 2**(n-1)``
             seconds before retry n, never more than ``backoff_cap``.
         prefetch: the most pages of one list fetched ahead (1 turns fetching ahead off).
         rate_limit_gate: the gate shared by this client's requests (see ``RateLimitGate``);
-            by default an in-process one.
+            by default an in-process one; ``close_async.redis.RedisRateLimitGate`` shares
+            one budget among processes.
     """
 
     def __init__(
@@ -156,7 +157,7 @@ class CloseClient:
             ),
             max_concurrency=self._max_concurrency,
             session=session,
-            gate=rate_limit_gate if rate_limit_gate is not None else LocalRateLimitGate(),
+            gate=client_gate(rate_limit_gate, authorization, float(max_rate_limit_wait)),
             stats=self._stats,
         )
         self.sequences = Sequences(self._transport, prefetch=self._prefetch)

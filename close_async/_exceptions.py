@@ -15,7 +15,8 @@ The tree::
      ├── ResponseValidationError       an answer we could not read (names the field)
      ├── BulkActionError               a bulk action ended in status "error"
      │    └── BulkActionTimeoutError   wait() gave up before the action finished
-     └── ClientClosedError             the client was used after aclose()
+     ├── ClientClosedError             the client was used after aclose()
+     └── GateUnavailableError          a shared rate-limit gate lost its store (Redis)
 
 Every exception carries the request's method and path (never the host's credentials: the
 Authorization header, API key and OAuth token are never part of any message or attribute).
@@ -39,6 +40,7 @@ __all__ = [
     "BulkActionTimeoutError",
     "ClientClosedError",
     "CloseError",
+    "GateUnavailableError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -211,6 +213,14 @@ class BulkActionTimeoutError(BulkActionError, TimeoutError):
 
 class ClientClosedError(CloseError, RuntimeError):
     """The client was used after ``aclose()`` (or after its ``async with`` block ended)."""
+
+
+class GateUnavailableError(CloseError):
+    """A shared rate-limit gate could not reach its store (Redis), and was told to fail
+    rather than fall back to an in-process gate (``on_unavailable="raise"``).
+
+    The request was not sent. The message names the store (never its password).
+    """
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from close_async import CloseClient
 from close_async.testing import FakeClose
+from close_async.testing._redis_server import RedisServer, RedisServerError
 
 
 @pytest.fixture
@@ -24,3 +25,26 @@ async def close(fake: FakeClose) -> AsyncIterator[CloseClient]:
         fake.api_key, base_url=fake.url, backoff_base=0.001, timeout=2.0
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, for the whole session.
+
+    A missing redis-server fails the tests that need it (never skips them): .ci/run
+    installs it.
+    """
+    server = RedisServer()
+    try:
+        server.start()
+    except RedisServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

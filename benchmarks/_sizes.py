@@ -36,6 +36,13 @@ class Sizes:
     mem_large: int
     mem_known: int
     mem_concurrency: int
+    # (g) many workers, one key: processes, each with its concurrency, over leads at a limit
+    fleet_workers: int
+    fleet_concurrency: int
+    fleet_leads: int
+    fleet_rate_limit: int
+    fleet_window: float
+    fleet_lease: float  # the Redis gate's lease_seconds (its default: 5)
 
 
 FULL = Sizes(
@@ -58,6 +65,12 @@ FULL = Sizes(
     mem_large=100_000,
     mem_known=100,
     mem_concurrency=32,
+    fleet_workers=4,
+    fleet_concurrency=16,
+    fleet_leads=2000,
+    fleet_rate_limit=20,
+    fleet_window=1.0,
+    fleet_lease=5.0,
 )
 
 QUICK = Sizes(
@@ -80,6 +93,12 @@ QUICK = Sizes(
     mem_large=50_000,
     mem_known=100,
     mem_concurrency=32,
+    fleet_workers=4,
+    fleet_concurrency=16,
+    fleet_leads=600,
+    fleet_rate_limit=20,
+    fleet_window=1.0,
+    fleet_lease=5.0,
 )
 
 SMOKE = Sizes(
@@ -102,6 +121,12 @@ SMOKE = Sizes(
     mem_large=2_000,
     mem_known=10,
     mem_concurrency=8,
+    fleet_workers=4,
+    fleet_concurrency=4,
+    fleet_leads=60,
+    fleet_rate_limit=20,
+    fleet_window=0.25,
+    fleet_lease=0.5,
 )
 
 PROFILES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}

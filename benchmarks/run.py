@@ -3,14 +3,16 @@
     python benchmarks/run.py                 # every case, full sizes (a few minutes)
     python benchmarks/run.py --quick         # about half the sizes
     python benchmarks/run.py --cases a,d     # some cases only
+    python benchmarks/run.py --cases g       # many workers, one key (about 8 minutes)
     python benchmarks/run.py --smoke --out /tmp/bench   # tiny, to check the machinery
 
 Cases: (a) fan-out over many leads, the three clients at equal concurrency; (b) the same
 under a rate limit, against the ideal time; (c) one 60-page list, pages fetched ahead vs one
 at a time; (d) client CPU per 1,000 listed subscriptions vs bare aiohttp; (e) peak memory of
-a fan-out over 100,000 IDs vs 10,000. Every run starts a fresh fake Close in its own process
-and runs one client in another (see benchmarks/README.md). The report is printed as
-markdown and written to OUT/latest.md and OUT/latest.json.
+a fan-out over 100,000 IDs vs 10,000; (g), only when asked for, four worker processes on one
+API key with in-process gates vs the Redis gate, and with one worker killed. Every run starts
+a fresh fake Close in its own process and runs clients in others (see benchmarks/README.md).
+The report is printed as markdown and written to OUT/latest.md and OUT/latest.json.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from _cases import fan_out, long_list, rate_limited
 from _cases_cost import cpu_per_subscription, memory
+from _cases_workers import many_workers
 from _common import Json
 from _procs import cpus
 from _report import machine, render, update_readme, write
@@ -38,7 +41,10 @@ CASES: dict[str, Callable[[Context], Json]] = {
     "c": long_list,
     "d": cpu_per_subscription,
     "e": memory,
+    "g": many_workers,
 }
+# What runs without --cases: (g) takes minutes of rate-limited time and needs redis-server.
+DEFAULT_CASES = ("a", "b", "c", "d", "e")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -54,7 +60,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     size.add_argument("--quick", action="store_true", help="about half the sizes")
     size.add_argument("--smoke", action="store_true", help="tiny sizes (for the test)")
     parser.add_argument(
-        "--cases", default=",".join(CASES), help="comma-separated cases (default: a,b,c,d,e)"
+        "--cases",
+        default=",".join(DEFAULT_CASES),
+        help=f"comma-separated cases of {','.join(CASES)} (default: {','.join(DEFAULT_CASES)})",
     )
     parser.add_argument(
         "--no-pin",

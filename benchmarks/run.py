@@ -3,7 +3,7 @@
     python benchmarks/run.py                 # every case, full sizes (a few minutes)
     python benchmarks/run.py --quick         # about half the sizes
     python benchmarks/run.py --cases a,d     # some cases only
-    python benchmarks/run.py --cases g       # many workers, one key (about 8 minutes)
+    python benchmarks/run.py --cases g       # many workers, one key (about 7 minutes)
     python benchmarks/run.py --smoke --out /tmp/bench   # tiny, to check the machinery
 
 Cases: (a) fan-out over many leads, the three clients at equal concurrency; (b) the same
@@ -12,7 +12,8 @@ at a time; (d) client CPU per 1,000 listed subscriptions vs bare aiohttp; (e) pe
 a fan-out over 100,000 IDs vs 10,000; (g), only when asked for, four worker processes on one
 API key with in-process gates vs the Redis gate, and with one worker killed. Every run starts
 a fresh fake Close in its own process and runs clients in others (see benchmarks/README.md).
-The report is printed as markdown and written to OUT/latest.md and OUT/latest.json.
+The report is printed as markdown and written to OUT/latest.md and OUT/latest.json (a run
+with case g: OUT/latest-g.md and .json, or latest-<its cases>).
 """
 
 from __future__ import annotations
@@ -107,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["meta"]["total_s"] = time.perf_counter() - started
     report = render(results)
     print(report, end="")
-    json_path, md_path = write(results, report, args.out)
+    # A run of cases that are not run by default (g) keeps the default run's files intact.
+    extra = [name for name in args.cases if name not in DEFAULT_CASES]
+    stem = f"latest-{''.join(args.cases)}" if extra else "latest"
+    json_path, md_path = write(results, report, args.out, stem)
     if args.update_readme:
         readme = Path(__file__).resolve().parent / "README.md"
         update_readme(results, readme, os.path.relpath(md_path, readme.parent))

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ._gate import RateLimitGate, client_gate
+from ._gate import RateLimitGate, client_gate, unbind_client
 from ._pagination import DEFAULT_PREFETCH
 from ._params import check_positive
 from ._retry import RetryPolicy
@@ -145,6 +145,7 @@ class CloseClient:
         if session is not None and not hasattr(session, "request"):
             raise TypeError(f"session must be an aiohttp.ClientSession, not {session!r}")
         self._stats = ClientStats()
+        self._gate = client_gate(rate_limit_gate, authorization, float(max_rate_limit_wait))
         self._transport = Transport(
             base_url=self._base_url,
             authorization=authorization,
@@ -157,7 +158,7 @@ class CloseClient:
             ),
             max_concurrency=self._max_concurrency,
             session=session,
-            gate=client_gate(rate_limit_gate, authorization, float(max_rate_limit_wait)),
+            gate=self._gate,
             stats=self._stats,
         )
         self.sequences = Sequences(self._transport, prefetch=self._prefetch)
@@ -193,6 +194,7 @@ class CloseClient:
     async def aclose(self) -> None:
         """Close the HTTP session (unless it is the caller's). Safe to call twice."""
         await self._transport.aclose()
+        await unbind_client(self._gate)
 
     async def __aenter__(self) -> CloseClient:
         if self.closed:

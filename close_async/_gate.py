@@ -61,6 +61,7 @@ __all__ = [
     "check_fraction",
     "check_seconds",
     "client_gate",
+    "unbind_client",
     "refused_error",
 ]
 
@@ -96,6 +97,8 @@ class RateLimitGate(Protocol):
     A gate may also define ``bind_client(settings: GateSettings) -> RateLimitGate``: a
     ``CloseClient`` then calls it once and uses the gate it returns, which knows the
     client's credential (as a digest, never the credential) and ``max_rate_limit_wait``.
+    The gate it returns may define ``async unbind_client()``, which the client awaits when
+    it closes, to free what it holds in the client's event loop.
     """
 
     async def acquire(self, group: str) -> object:
@@ -135,6 +138,13 @@ def client_gate(gate: RateLimitGate | None, authorization: str, max_wait: float)
         return gate  # a gate of the caller's that knows nothing of clients
     digest = hashlib.sha256(authorization.encode()).digest()
     return gate.bind_client(GateSettings(credential_digest=digest, max_wait=max_wait))
+
+
+async def unbind_client(gate: RateLimitGate) -> None:
+    """Tell a client's gate that the client is closing (if the gate wants to know)."""
+    unbind = getattr(gate, "unbind_client", None)
+    if unbind is not None:
+        await unbind()
 
 
 def check_seconds(value: object, name: str, *, positive: bool = False) -> float:

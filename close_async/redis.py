@@ -433,6 +433,12 @@ class _BoundGate:
             refused_for=left(refused),
         )
 
+    async def unbind_client(self) -> None:
+        """The client is closing: close the connections the gate opened in its event loop
+        (they open again if another client of the same loop goes on using the gate)."""
+        if self._gate._owns_redis:
+            await self._gate._redis.connection_pool.disconnect()
+
     # -- admitting -------------------------------------------------------------------------
 
     async def _acquire_local(self, endpoint: str) -> _Lease:

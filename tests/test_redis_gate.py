@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from close_async import (
     RateLimitError,
     RateLimitGate,
     RateLimitInfo,
+    SyncCloseClient,
 )
 from close_async._gate import MIN_429_PAUSE
 from close_async.redis import RedisRateLimitGate
@@ -140,6 +142,17 @@ async def test_your_own_client_is_used_and_left_open(redis_url: str) -> None:
     await gate.aclose()
     assert await client.ping()  # still open
     await client.aclose()
+
+
+def test_a_sync_client_closes_the_gates_connections_with_its_loop(redis_url: str) -> None:
+    gate = RedisRateLimitGate(redis_url)
+    with (
+        FakeClose(leads=5, seed=1).run_in_thread() as fake,
+        SyncCloseClient(fake.api_key, base_url=fake.url, rate_limit_gate=gate) as close,
+    ):
+        assert list(close.sequences.list())  # connects to Redis in the client's loop
+    del close, gate
+    gc.collect()  # a connection left open would warn (an error in this suite)
 
 
 # -- the same rules as the in-process gate ---------------------------------------------------

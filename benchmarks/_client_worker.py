@@ -7,8 +7,8 @@ It builds one ``CloseClient`` (behind an in-process gate, or a ``RedisRateLimitG
 with the other workers), prints ``READY``, waits for a ``GO`` line on stdin so that all
 workers start together, lists the subscriptions of its leads with ``list_many``, and prints
 one ``RESULT`` line: its start and end (POSIX time, comparable between processes), counts,
-and the time and status of every answer it got (an aiohttp trace), from which the runner
-tells how fast the workers went after one of them was killed.
+and when each request was sent, when it was answered and with what status (an aiohttp
+trace), from which the runner tells how fast the workers went after one of them was killed.
 """
 
 from __future__ import annotations
@@ -45,16 +45,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def work(args: argparse.Namespace) -> Json:
     """Set up, wait for GO, list every lead's subscriptions, and say what happened."""
     ids = args.ids_file.read_text(encoding="utf-8").split()
-    answers: list[tuple[float, int]] = []
+    answers: list[tuple[float, float, int]] = []  # sent, answered, status
+
+    async def on_start(
+        session: aiohttp.ClientSession,
+        context: SimpleNamespace,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        context.sent = time.time()
 
     async def on_end(
         session: aiohttp.ClientSession,
         context: SimpleNamespace,
         params: aiohttp.TraceRequestEndParams,
     ) -> None:
-        answers.append((time.time(), params.response.status))
+        answers.append((context.sent, time.time(), params.response.status))
 
     trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
     trace.on_request_end.append(on_end)
     gate: RateLimitGate | None = None
     redis_gate: RedisRateLimitGate | None = None

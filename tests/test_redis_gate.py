@@ -80,6 +80,12 @@ def bind(gate: RedisRateLimitGate | LocalRateLimitGate, max_wait: float = 120) -
     return gate.bind_client(settings)
 
 
+async def answer(gate: RateLimitGate, observation: Observation) -> None:
+    """One request to GROUP, admitted and answered with ``observation``."""
+    token = await gate.acquire(GROUP)
+    await gate.release(GROUP, token, observation)
+
+
 async def held(gate: RateLimitGate, endpoint: str = GROUP) -> bool:
     """Whether an acquire stays held (it is let go again if it was admitted after all)."""
     try:
@@ -235,8 +241,7 @@ async def test_the_first_burst_is_shared_by_every_process(gates: Gates) -> None:
 async def test_a_429_pauses_the_group_for_every_process(gates: Gates) -> None:
     clock = Clock()
     one, two = bind(gates(clock=clock, pause_jitter=0.0)), bind(gates(clock=clock))
-    token = await one.acquire(GROUP)
-    await one.release(GROUP, token, Observation(429, RateLimitInfo(5, 0, 30), 30))
+    await answer(one, Observation(429, RateLimitInfo(5, 0, 30), 30))
     assert (await two.snapshot(GROUP)).paused_for == 30
     assert await held(two)
     assert not await held(two, "PUT sequence_subscription/")  # the writes are another group
@@ -247,8 +252,7 @@ async def test_a_429_pauses_the_group_for_every_process(gates: Gates) -> None:
 async def test_a_429_with_reset_0_still_pauses_a_little(gates: Gates) -> None:
     clock = Clock()
     gate = bind(gates(clock=clock, pause_jitter=0.0))
-    token = await gate.acquire(GROUP)
-    await gate.release(GROUP, token, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
+    await answer(gate, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
     assert (await gate.snapshot(GROUP)).paused_for == pytest.approx(MIN_429_PAUSE)
 
 
@@ -335,8 +339,7 @@ async def test_many_acquirers_in_many_processes_never_exceed_the_window(
 ) -> None:
     # The window has 50 left for 60 s; 3 processes x 30 tasks race for it: exactly 50 get in.
     gate = bind(gates())
-    token = await gate.acquire(GROUP)
-    await gate.release(GROUP, token, Observation(200, RateLimitInfo(50, 50, 60), 60))
+    await answer(gate, Observation(200, RateLimitInfo(50, 50, 60), 60))
     for worker in workers:
         worker.send("grab", redis_url, 30, 0.5)
     got = [(await worker.result())["got"] for worker in workers]
@@ -375,8 +378,7 @@ async def test_a_429_is_seen_by_every_process(
     gates: Gates, redis_url: str, workers: list[Worker]
 ) -> None:
     gate = bind(gates())
-    token = await gate.acquire(GROUP)
-    await gate.release(GROUP, token, Observation(429, RateLimitInfo(20, 0, 30), 30))
+    await answer(gate, Observation(429, RateLimitInfo(20, 0, 30), 30))
     for worker in workers[:2]:
         worker.send("probe", redis_url, 0.2)
     for worker in workers[:2]:

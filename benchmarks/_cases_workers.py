@@ -104,6 +104,7 @@ def _run(ctx: Context, gate: str, kill: bool) -> Json:
     server: Json = {}
     results: list[Json | None] = []
     killed_at = None
+    victim = 0
     leases_at_kill: int | None = None
     with serve(spec, ctx.workdir, server, server_cpu) as served, _redis(gate) as redis_url:
         command = [sys.executable, str(HERE / "_client_worker.py"), "--url", served.url]
@@ -139,8 +140,10 @@ def _run(ctx: Context, gate: str, kill: bool) -> Json:
                 time.sleep(ideal_guess / 2)
                 if redis_url is not None:
                     leases_at_kill = _wait_for_leases(redis_url, s.fleet_rate_limit // 2)
-                if workers[0].poll() is None:  # not done yet (it would not be killed midway)
-                    workers[0].send_signal(signal.SIGKILL)
+                running = [n for n, worker in enumerate(workers) if worker.poll() is None]
+                if running:  # the first worker not done yet (a done one is not killed midway)
+                    victim = running[0]
+                    workers[victim].send_signal(signal.SIGKILL)
                     killed_at = time.time()
             for worker in workers:
                 try:
@@ -149,7 +152,7 @@ def _run(ctx: Context, gate: str, kill: bool) -> Json:
                     worker.kill()
                     out, err = worker.communicate()
                 results.append(parse_result(out))
-                if results[-1] is None and not (kill and worker is workers[0]):
+                if results[-1] is None and not (killed_at and worker is workers[victim]):
                     tail = " | ".join(err.strip().splitlines()[-3:])
                     raise RuntimeError(f"a worker failed (exit {worker.returncode}): {tail}")
         finally:
@@ -158,6 +161,7 @@ def _run(ctx: Context, gate: str, kill: bool) -> Json:
                     worker.kill()
                     worker.communicate()
     row = _row(ctx, gate, kill, started, killed_at, results, server)
+    row["victim"] = victim + 1 if killed_at is not None else None
     if killed_at is not None:
         row["leases_at_kill"] = leases_at_kill
     return row
@@ -194,9 +198,12 @@ def _row(
     counts = server.get("stats", {})
     responses = counts.get("responses", {})
     ok_total = responses.get("200", 0)
-    oks = [sum(1 for _, _, status in r["answers"] if status == 200) for r in done]
-    if killed_at is not None:  # the killed worker's: what the server served the others did not
-        oks = [ok_total - sum(oks), *oks]
+    # The killed worker's: what the server served that the others did not get.
+    survived = sum(sum(1 for *_, status in r["answers"] if status == 200) for r in done)
+    oks = [
+        ok_total - survived if r is None else sum(1 for *_, status in r["answers"] if status == 200)
+        for r in results
+    ]
     wall = max(r["end"] for r in done) - started if done else None
     ideal = ratio(ok_total, s.fleet_rate_limit / s.fleet_window)
     requests = counts.get("requests")
@@ -218,7 +225,7 @@ def _row(
         "server_cpu_s": server.get("cpu_s"),
     }
     if kill and killed_at is None:
-        row["label"] += " (it had finished first)"
+        row["label"] += " (all had finished first)"
     if killed_at is not None:
         survivors = [sent for r in done for sent, _, status in r["answers"] if status == 200]
         row["killed_after_s"] = killed_at - started
@@ -267,7 +274,8 @@ def many_workers(ctx: Context) -> Json:
             f"in-process gate each (local) or one RedisRateLimitGate (redis, "
             f"lease_seconds={s.fleet_lease:g}); ideal = successful requests / "
             f"{s.fleet_rate_limit} per {s.fleet_window:g} s; 'one killed': worker 1 gets "
-            "SIGKILL half-way through the ideal time (with the Redis gate, once the workers "
+            "SIGKILL half-way through the ideal time (the first still running; with the Redis "
+            "gate, once the workers "
             f"hold {s.fleet_rate_limit // 2} leases), and 'back at the limit' is the time from "
             f"the kill to the end of the first {s.fleet_window:g}-s span in which the others "
             f"sent {BACK_AT_LIMIT:.0%} of the limit in requests that succeeded"

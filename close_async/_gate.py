@@ -377,7 +377,10 @@ class LocalRateLimitGate:
             return
         if info.limit is not None:
             state.limit = info.limit
-        reset = info.reset if info.reset is not None else _DEFAULT_WINDOW
+        # No reset in the header: the answer's RateLimit-Reset or Retry-After, if it had one.
+        reset = info.reset if info.reset is not None else obs.wait
+        if reset is None:
+            reset = _DEFAULT_WINDOW
         if reset > self._max_wait:
             if info.remaining <= 0:  # spent until longer than we may wait
                 self._refuse(state, reset, now)

@@ -210,8 +210,8 @@ if seen_remaining == nil then
   return {'0', ''}
 end
 if seen_limit then redis.call('HSET', state, 'limit', num(seen_limit)) end
-local reset = default_window
-if seen_reset then reset = us(seen_reset) end
+local reset = default_window  -- no reset in the header: the answer's wait, if any
+if seen_reset then reset = us(seen_reset) elseif seen_wait then reset = us(seen_wait) end
 if reset > max_wait then
   if seen_remaining <= 0 then return refuse(reset) end
   reset = max_wait  -- a guess we can afford: asking again costs a request

@@ -248,6 +248,17 @@ async def test_a_wait_longer_than_allowed_fails_the_waiting_requests_at_once(sta
 
 
 @virtual
+async def test_a_spent_window_whose_end_only_retry_after_gives_is_capped_too() -> None:
+    # A 200 with remaining=0, no reset in RateLimit, and Retry-After in the year 9999.
+    gate = bound(LocalRateLimitGate(), max_wait=120)
+    token = await gate.acquire(GROUP)
+    await gate.release(GROUP, token, Observation(200, RateLimitInfo(20, 0, None), 2.5e11))
+    with pytest.raises(RateLimitError, match="wait 250000000000 s"):
+        await gate.acquire(GROUP)
+    assert now() == 0
+
+
+@virtual
 async def test_after_a_refusal_the_group_asks_again_once_the_longest_wait_is_over() -> None:
     gate = bound(LocalRateLimitGate(), max_wait=120)
     token = await gate.acquire(GROUP)

@@ -191,6 +191,10 @@ STEPS: list[Step] = [
     (0, Observation(200, RateLimitInfo(20, 0, 1e9), 1e9)),  # spent for ever: refused
     (120, "acquire"),  # and asked again after the longest wait
     (0, Observation(200, RateLimitInfo(20, 19, 1.0), 1.0)),
+    (0, "acquire"),
+    (0, Observation(200, RateLimitInfo(20, 5, None), 4.0)),  # no reset: the answer's wait
+    (10, "acquire"),
+    (0, Observation(200, RateLimitInfo(20, 0, None), 2.5e11)),  # Retry-After in 9999
 ]
 
 

@@ -92,6 +92,8 @@ OnUnavailable = Literal["local", "raise"]
 # The same defaults as the in-process gate's (see _gate.py).
 _DEFAULT_WINDOW = 1.0
 _DEFAULT_429_WAIT = 1.0
+# The shortest a queue sleeps before asking Redis again.
+_MIN_SLEEP = 0.001
 # Idle state disappears from Redis after this long (a fresh start costs one first burst).
 _STATE_TTL_MS = 3_600_000
 # The secret of the keyed hash when none is given: the API key's own randomness is what
@@ -507,12 +509,13 @@ class _BoundGate:
                 try:
                     grant = await self._grant(group, len(live))
                 except _StoreDown as exc:
-                    for future, _ in live:
+                    # Every waiter, those who came while Redis was asked too.
+                    for future, _ in queue.waiters:
                         if not future.done():
                             future.set_exception(_StoreDown(str(exc)))
                     return
                 if grant.refused is not None:
-                    for future, endpoint in live:
+                    for future, endpoint in queue.waiters:
                         if not future.done():
                             future.set_exception(
                                 refused_error(endpoint, *grant.refused, self._max_wait)
@@ -526,7 +529,8 @@ class _BoundGate:
                     self._drop_later(group, tokens)
                 if all(future.done() for future, _ in live):
                     continue  # all served: the top ends, or asks at once for newcomers
-                delay = grant.wait if grant.wait > 0 else self._gate._poll
+                # Until the window or pause ends (never spinning), else a poll.
+                delay = max(grant.wait, _MIN_SLEEP) if grant.wait > 0 else self._gate._poll
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(queue.wake.wait(), delay)
         finally:

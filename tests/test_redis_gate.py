@@ -38,7 +38,7 @@ from close_async import (
     SyncCloseClient,
 )
 from close_async._gate import MIN_429_PAUSE
-from close_async.redis import RedisRateLimitGate
+from close_async.redis import RedisRateLimitGate, _Grant, _StoreDown
 from close_async.testing import FakeClose
 from close_async.testing._redis_server import RedisServer
 
@@ -280,6 +280,39 @@ async def test_a_wait_longer_than_allowed_fails_every_waiting_request_at_once(
         await other.acquire(GROUP)  # the other process refuses too, without waiting
     clock.now += 120
     await other.acquire(GROUP)  # then asks Close again
+
+
+@pytest.mark.parametrize("outcome", ["refused", "redis down"])
+async def test_requests_that_queue_while_redis_is_asked_get_its_answer_too(
+    gates: Gates, outcome: str
+) -> None:
+    # The queue's call to Redis is held open while a second request joins the queue; the
+    # call ends in a refusal (or Redis failing): the newcomer must not be left waiting.
+    gate = bind(gates(on_unavailable="raise"))
+    asked, answer = asyncio.Event(), asyncio.Event()
+    calls = 0
+
+    async def grant(group: str, wanted: int) -> _Grant:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return _Grant([], 0.0, None)  # the first request's own try: no room
+        asked.set()
+        await answer.wait()
+        if outcome == "redis down":
+            raise _StoreDown("ConnectionError: gone")
+        return _Grant([], 0.0, (1e9, 120.0))
+
+    gate._grant = grant
+    first = asyncio.ensure_future(gate.acquire(GROUP))
+    await asked.wait()
+    second = asyncio.ensure_future(gate.acquire(GROUP))  # queues behind the first
+    await asyncio.sleep(0)
+    answer.set()
+    expected = RateLimitError if outcome == "refused" else GateUnavailableError
+    for waiter in (first, second):
+        with pytest.raises(expected):
+            await asyncio.wait_for(waiter, 5)
 
 
 # -- several processes -----------------------------------------------------------------------

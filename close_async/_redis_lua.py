@@ -120,9 +120,9 @@ return {tostring(granted), num(wait), '', '0'}
 #: KEYS as ACQUIRE. ARGV: now, token, answered ('1'/'0'), status, limit, remaining, reset (s),
 #: wait (s) ('' where the answer did not say), jitter factor, longest wait (us), least pause
 #: after a 429 (us), default window (us), wait after a 429 that gives none (us), ttl (ms),
-#: organization factor. Returns {event, value}: '0' nothing to report; '1' the group is now
-#: paused for value us; '2' refused: Close asked for value us, more than allowed; '3' the
-#: organization's group is now paused for value us.
+#: organization factor, seconds from admission to answer. Returns {event, value}: '0'
+#: nothing to report; '1' the group is now paused for value us; '2' refused: Close asked for
+#: value us, more than allowed; '3' the organization's group is now paused for value us.
 RELEASE = (
     _COMMON
     + r"""
@@ -132,6 +132,7 @@ local seen_reset, seen_wait, jitter = tonumber(ARGV[7]), tonumber(ARGV[8]), tonu
 local max_wait, min_pause = tonumber(ARGV[10]), tonumber(ARGV[11])
 local default_window = tonumber(ARGV[12])
 local default_429, ttl, factor = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local round_trip = tonumber(ARGV[16]) or 0
 local state, leases = KEYS[1], KEYS[2]
 local org = factor > 0
 local MIN_TOLERANCE = 10000
@@ -204,7 +205,19 @@ if status == 429 then
   if seen_limit and not org_report then redis.call('HSET', state, 'limit', num(seen_limit)) end
   return result
 end
-if org_report then return {'0', ''} end  -- the organization's window: ours counts it
+if org_report then
+  -- The organization's window, of which the organization's own count keeps track; but the
+  -- request also used one of the key's window, which this answer does not describe.
+  if remaining then
+    redis.call('HSET', state, 'remaining', num(math.max(remaining - 1, 0)))
+    if reset_at == nil then  -- the key's window ends within one window length from now
+      local length = window
+      if length == 0 then length = default_window end
+      redis.call('HSET', state, 'reset_at', num(now + length))
+    end
+  end
+  return {'0', ''}
+end
 if seen_remaining == nil then
   if limit == nil and reset_at == nil then redis.call('HDEL', state, 'remaining') end
   return {'0', ''}
@@ -222,10 +235,15 @@ local end_ = now + reset
 if reset > window then
   window = reset
   redis.call('HSET', state, 'window', num(window))
-  if org then
-    local org_window = tonumber(redis.call('HGET', KEYS[3], 'window')) or 0
-    if window > org_window then redis.call('HSET', KEYS[3], 'window', num(window)) end
-  end
+end
+if org then
+  -- How long the organization keeps an answered request counted: the window's length, for
+  -- which the longest reset is too short (a window starts when its first request arrives,
+  -- its reset is read when the answer leaves); the reset plus the request's round trip is
+  -- long enough for the request that opened the window (at most twice the reset).
+  local span = reset + math.min(us(round_trip), reset)
+  local org_window = tonumber(redis.call('HGET', KEYS[3], 'window')) or 0
+  if span > org_window then redis.call('HSET', KEYS[3], 'window', num(span)) end
 end
 local tolerance = math.max(MIN_TOLERANCE, window / 2)
 if end_ <= prev_reset + tolerance then return {'0', ''} end  -- a window that has ended

@@ -132,11 +132,12 @@ def _where(redis: str | aioredis.Redis) -> str:
 
 @attrs.frozen
 class _Lease:
-    """The token of an admitted request: its group, and its lease (None: admitted by the
-    in-process gate while Redis was unreachable)."""
+    """The token of an admitted request: its group, its lease (None: admitted by the
+    in-process gate while Redis was unreachable), and when it was admitted."""
 
     group: str
     token: str | None
+    admitted: float = attrs.field(factory=time.monotonic)
 
 
 @attrs.frozen
@@ -265,6 +266,7 @@ class RedisRateLimitGate:
         )
         self._down_until = 0.0  # time.monotonic(): use the in-process gate until then
         self._outage = False  # Redis failed and has not answered since
+        self._clients = 0  # clients bound and not closed yet
 
     def __repr__(self) -> str:
         org = f" organization={self._organization!r}" if self._organization else ""
@@ -272,6 +274,7 @@ class RedisRateLimitGate:
 
     def bind_client(self, settings: GateSettings) -> RateLimitGate:
         """The gate of one client: this gate's Redis and settings, that client's key."""
+        self._clients += 1
         return _BoundGate(self, settings)
 
     async def acquire(self, group: str) -> object:
@@ -316,6 +319,8 @@ class RedisRateLimitGate:
             return await self._scripts[name](keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise _StoreDown(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # redis-py itself failing (a connection closed under it)
+            raise _StoreDown(f"{type(exc).__name__} in redis-py: {exc}") from exc
 
     def _use_local(self) -> bool:
         return self._on_unavailable == "local" and time.monotonic() < self._down_until
@@ -377,6 +382,7 @@ class _BoundGate:
         self._renewer: asyncio.Task[None] | None = None
         self._renew_wake: asyncio.Event | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._unbound = False
 
     def __repr__(self) -> str:
         return f"<bound {self._gate!r}>"
@@ -436,10 +442,16 @@ class _BoundGate:
         )
 
     async def unbind_client(self) -> None:
-        """The client is closing: close the connections the gate opened in its event loop
-        (they open again if another client of the same loop goes on using the gate)."""
-        if self._gate._owns_redis:
-            await self._gate._redis.connection_pool.disconnect()
+        """The client is closing. The last open client of the gate closes the connections
+        the gate opened (in its event loop; the gate opens new ones if it is used again)."""
+        if self._unbound:
+            return
+        self._unbound = True
+        gate = self._gate
+        gate._clients -= 1
+        if gate._owns_redis and gate._clients == 0:
+            # Not while other clients run: redis-py may hand out a connection being closed.
+            await gate._redis.connection_pool.disconnect()
 
     # -- admitting -------------------------------------------------------------------------
 
@@ -500,41 +512,49 @@ class _BoundGate:
     async def _pump(self, group: str, queue: _Queue) -> None:
         """Ask Redis for room for this process's queue of a group until it is empty."""
         try:
-            while True:
-                live = deque((f, e) for f, e in queue.waiters if not f.done())
-                queue.waiters = live
-                if not live:
-                    return
-                queue.wake.clear()
-                try:
-                    grant = await self._grant(group, len(live))
-                except _StoreDown as exc:
-                    # Every waiter, those who came while Redis was asked too.
-                    for future, _ in queue.waiters:
-                        if not future.done():
-                            future.set_exception(_StoreDown(str(exc)))
-                    return
-                if grant.refused is not None:
-                    for future, endpoint in queue.waiters:
-                        if not future.done():
-                            future.set_exception(
-                                refused_error(endpoint, *grant.refused, self._max_wait)
-                            )
-                    return
-                tokens = list(grant.tokens)
-                for future, _ in live:
-                    if tokens and not future.done():
-                        future.set_result(_Lease(group, tokens.pop(0)))
-                if tokens:  # their waiters left while Redis was asked
-                    self._drop_later(group, tokens)
-                if all(future.done() for future, _ in live):
-                    continue  # all served: the top ends, or asks at once for newcomers
-                # Until the window or pause ends (never spinning), else a poll.
-                delay = max(grant.wait, _MIN_SLEEP) if grant.wait > 0 else self._gate._poll
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(queue.wake.wait(), delay)
+            await self._serve_queue(group, queue)
+        except Exception as exc:  # a bug, ours or redis-py's: strand no waiter for ever
+            logger.error("Rate-limit gate: the queue of %s failed", group, exc_info=True)
+            for future, _ in queue.waiters:
+                if not future.done():
+                    future.set_exception(_StoreDown(f"{type(exc).__name__}: {exc}"))
         finally:
             queue.pump = None
+
+    async def _serve_queue(self, group: str, queue: _Queue) -> None:
+        while True:
+            live = deque((f, e) for f, e in queue.waiters if not f.done())
+            queue.waiters = live
+            if not live:
+                return
+            queue.wake.clear()
+            try:
+                grant = await self._grant(group, len(live))
+            except _StoreDown as exc:
+                # Every waiter, those who came while Redis was asked too.
+                for future, _ in queue.waiters:
+                    if not future.done():
+                        future.set_exception(_StoreDown(str(exc)))
+                return
+            if grant.refused is not None:
+                for future, endpoint in queue.waiters:
+                    if not future.done():
+                        future.set_exception(
+                            refused_error(endpoint, *grant.refused, self._max_wait)
+                        )
+                return
+            tokens = list(grant.tokens)
+            for future, _ in live:
+                if tokens and not future.done():
+                    future.set_result(_Lease(group, tokens.pop(0)))
+            if tokens:  # their waiters left while Redis was asked
+                self._drop_later(group, tokens)
+            if all(future.done() for future, _ in live):
+                continue  # all served: the top ends, or asks at once for newcomers
+            # Until the window or pause ends (never spinning), else a poll.
+            delay = max(grant.wait, _MIN_SLEEP) if grant.wait > 0 else self._gate._poll
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(queue.wake.wait(), delay)
 
     # -- learning --------------------------------------------------------------------------
 
@@ -561,6 +581,7 @@ class _BoundGate:
             _us(_DEFAULT_429_WAIT),
             _STATE_TTL_MS,
             self._factor_arg(),
+            repr(time.monotonic() - token.admitted),
         ]
 
     def _report(self, group: str, endpoint: str, event: str, value: float | None) -> None:

@@ -282,12 +282,12 @@ async def test_a_wait_longer_than_allowed_fails_every_waiting_request_at_once(
     await other.acquire(GROUP)  # then asks Close again
 
 
-@pytest.mark.parametrize("outcome", ["refused", "redis down"])
+@pytest.mark.parametrize("outcome", ["refused", "redis down", "a bug"])
 async def test_requests_that_queue_while_redis_is_asked_get_its_answer_too(
     gates: Gates, outcome: str
 ) -> None:
     # The queue's call to Redis is held open while a second request joins the queue; the
-    # call ends in a refusal (or Redis failing): the newcomer must not be left waiting.
+    # call ends in a refusal (or Redis failing, or a bug): no request may be left waiting.
     gate = bind(gates(on_unavailable="raise"))
     asked, answer = asyncio.Event(), asyncio.Event()
     calls = 0
@@ -301,6 +301,8 @@ async def test_requests_that_queue_while_redis_is_asked_get_its_answer_too(
         await answer.wait()
         if outcome == "redis down":
             raise _StoreDown("ConnectionError: gone")
+        if outcome == "a bug":
+            raise AttributeError("'NoneType' object has no attribute 'writelines'")
         return _Grant([], 0.0, (1e9, 120.0))
 
     gate._grant = grant

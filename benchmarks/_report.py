@@ -192,11 +192,11 @@ def update_readme(results: Json, readme: Path, report: str) -> None:
     readme.write_text(text[:start] + section + text[end + len(README_END) :], encoding="utf-8")
 
 
-def write(results: Json, report: str, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``latest.json`` and ``latest.md`` (the rendered ``report``), atomically: a .tmp
+def write(results: Json, report: str, out_dir: Path, stem: str = "latest") -> tuple[Path, Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` (the rendered ``report``), atomically: a .tmp
     file, then a rename."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = out_dir / "latest.json", out_dir / "latest.md"
+    paths = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
     texts = json.dumps(results, indent=2, sort_keys=True) + "\n", report
     for path, text in zip(paths, texts, strict=True):
         tmp = path.with_suffix(path.suffix + ".tmp")

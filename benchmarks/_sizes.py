@@ -43,6 +43,13 @@ class Sizes:
     strategy_sequences: int
     strategy_rate_limit: int
     strategy_concurrency: int
+    # (h) many workers, one key: processes, each with its concurrency, over leads at a limit
+    fleet_workers: int
+    fleet_concurrency: int
+    fleet_leads: int
+    fleet_rate_limit: int
+    fleet_window: float
+    fleet_lease: float  # the Redis gate's lease_seconds (its default: 5)
 
 
 FULL = Sizes(
@@ -71,6 +78,12 @@ FULL = Sizes(
     strategy_sequences=20,
     strategy_rate_limit=20,
     strategy_concurrency=16,
+    fleet_workers=4,
+    fleet_concurrency=16,
+    fleet_leads=2000,
+    fleet_rate_limit=20,
+    fleet_window=1.0,
+    fleet_lease=5.0,
 )
 
 QUICK = Sizes(
@@ -99,6 +112,12 @@ QUICK = Sizes(
     strategy_sequences=20,
     strategy_rate_limit=20,
     strategy_concurrency=16,
+    fleet_workers=4,
+    fleet_concurrency=16,
+    fleet_leads=600,
+    fleet_rate_limit=20,
+    fleet_window=1.0,
+    fleet_lease=5.0,
 )
 
 SMOKE = Sizes(
@@ -127,6 +146,12 @@ SMOKE = Sizes(
     strategy_sequences=3,
     strategy_rate_limit=1000,
     strategy_concurrency=4,
+    fleet_workers=4,
+    fleet_concurrency=4,
+    fleet_leads=60,
+    fleet_rate_limit=20,
+    fleet_window=0.25,
+    fleet_lease=0.5,
 )
 
 PROFILES = {sizes.name: sizes for sizes in (FULL, QUICK, SMOKE)}

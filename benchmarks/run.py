@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # every case, full sizes (a few minutes)
     python benchmarks/run.py --quick         # about half the sizes
     python benchmarks/run.py --cases a,d     # some cases only
+    python benchmarks/run.py --cases h       # many workers, one key (about 7 minutes)
     python benchmarks/run.py --smoke --out /tmp/bench   # tiny, to check the machinery
 
 Cases: (a) fan-out over many leads, the three clients at equal concurrency; (b) the same
@@ -10,9 +11,11 @@ under a rate limit, against the ideal time; (c) one 60-page list, pages fetched 
 at a time; (d) client CPU per 1,000 listed subscriptions vs bare aiohttp; (e) peak memory of
 a fan-out over 100,000 IDs vs 10,000; (f) the same leads read per ID, by sequence, auto and
 list_all under a rate limit (the fewest requests); (g) bytes and client CPU per subscription
-with ``fields=("id", "lead_id", "status")`` vs every field. Every run starts a fresh fake
-Close in its own process and runs one client in another (see benchmarks/README.md). The
-report is printed as markdown and written to OUT/latest.md and OUT/latest.json.
+with ``fields=("id", "lead_id", "status")`` vs every field; (h), only when asked for, four
+worker processes on one API key with in-process gates vs the Redis gate, and with one worker
+killed. Every run starts a fresh fake Close in its own process and runs clients in others
+(see benchmarks/README.md). The report is printed as markdown and written to OUT/latest.md
+and OUT/latest.json (a run with case h: OUT/latest-h.md and .json, or latest-<its cases>).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from _cases import fan_out, long_list, rate_limited
 from _cases_cost import cpu_per_subscription, memory
 from _cases_fields import fields_saving
 from _cases_strategy import strategies
+from _cases_workers import many_workers
 from _common import Json
 from _procs import cpus
 from _report import machine, render, update_readme, write
@@ -44,7 +48,10 @@ CASES: dict[str, Callable[[Context], Json]] = {
     "e": memory,
     "f": strategies,
     "g": fields_saving,
+    "h": many_workers,
 }
+# What runs without --cases: (h) takes minutes of rate-limited time and needs redis-server.
+DEFAULT_CASES = ("a", "b", "c", "d", "e", "f", "g")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -60,7 +67,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     size.add_argument("--quick", action="store_true", help="about half the sizes")
     size.add_argument("--smoke", action="store_true", help="tiny sizes (for the test)")
     parser.add_argument(
-        "--cases", default=",".join(CASES), help="comma-separated cases (default: all)"
+        "--cases",
+        default=",".join(DEFAULT_CASES),
+        help=f"comma-separated cases of {','.join(CASES)} (default: {','.join(DEFAULT_CASES)})",
     )
     parser.add_argument(
         "--no-pin",
@@ -105,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["meta"]["total_s"] = time.perf_counter() - started
     report = render(results)
     print(report, end="")
-    json_path, md_path = write(results, report, args.out)
+    # A run of cases that are not run by default (h) keeps the default run's files intact.
+    extra = [name for name in args.cases if name not in DEFAULT_CASES]
+    stem = f"latest-{''.join(args.cases)}" if extra else "latest"
+    json_path, md_path = write(results, report, args.out, stem)
     if args.update_readme:
         readme = Path(__file__).resolve().parent / "README.md"
         update_readme(results, readme, os.path.relpath(md_path, readme.parent))

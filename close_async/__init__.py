@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         CloseError,
         EventLoopError,
         FieldNotLoadedError,
+        GateUnavailableError,
         MaxSkipError,
         NotFoundError,
         PermissionDeniedError,
@@ -74,7 +75,14 @@ if TYPE_CHECKING:
         ServerError,
     )
     from ._fanout import ErrorMode, FailedID, FanOut, OnIdDone, OnProgress, Progress
-    from ._gate import GroupSnapshot, LocalRateLimitGate, Observation, RateLimitGate
+    from ._gate import (
+        GateSettings,
+        GroupSnapshot,
+        LocalRateLimitGate,
+        Observation,
+        RateLimitGate,
+    )
+    from ._groups import EndpointGroups
     from ._models import (
         BulkSequenceSubscriptionAction,
         Schedule,
@@ -112,6 +120,7 @@ __all__ = [
     "CloseError",
     "ContactPreference",
     "DEFAULT_BASE_URL",
+    "EndpointGroups",
     "ErrorMode",
     "Event",
     "EventAction",
@@ -119,6 +128,8 @@ __all__ = [
     "FailedID",
     "FanOut",
     "FieldNotLoadedError",
+    "GateSettings",
+    "GateUnavailableError",
     "GroupSnapshot",
     "Items",
     "LocalRateLimitGate",
@@ -189,6 +200,7 @@ _MODULES = {
     "CloseError": "._exceptions",
     "ContactPreference": "._enums",
     "DEFAULT_BASE_URL": "._defaults",
+    "EndpointGroups": "._groups",
     "ErrorMode": "._fanout",
     "Event": "._event_models",
     "EventAction": "._event_models",
@@ -196,6 +208,8 @@ _MODULES = {
     "FailedID": "._fanout",
     "FanOut": "._fanout",
     "FieldNotLoadedError": "._exceptions",
+    "GateSettings": "._gate",
+    "GateUnavailableError": "._exceptions",
     "GroupSnapshot": "._gate",
     "Items": "._pagination",
     "LocalRateLimitGate": "._gate",

@@ -16,7 +16,7 @@ from ._defaults import (
     ENV_API_KEY,
     ENV_BASE_URL,
 )
-from ._gate import LocalRateLimitGate, RateLimitGate
+from ._gate import RateLimitGate, client_gate, unbind_client
 from ._pagination import DEFAULT_PREFETCH
 from ._params import check_positive
 from ._responses import DEFAULT_MAX_RESPONSE_SIZE
@@ -114,14 +114,15 @@ class CloseClient:
         max_concurrency: requests in flight at once, for the whole client.
         session: an ``aiohttp.ClientSession`` of yours to send requests with; it is never
             closed by this client. By default the client makes (and closes) its own.
-        max_rate_limit_wait: the longest wait, in seconds, that a 429 (or a 5xx's
-            ``Retry-After``) may ask of us; a longer one raises at once.
+        max_rate_limit_wait: the longest wait, in seconds, that a 429, a 5xx's ``Retry-After``
+            or a spent rate-limit window may ask of us; a longer one raises at once.
         backoff_base, backoff_cap: the exponential backoff between retries of 5xx answers
             and connection errors: a random wait of up to ``backoff_base * 2**(n-1)``
             seconds before retry n, never more than ``backoff_cap``.
         prefetch: the most pages of one list fetched ahead (1 turns fetching ahead off).
         rate_limit_gate: the gate shared by this client's requests (see ``RateLimitGate``);
-            by default an in-process one.
+            by default an in-process one; ``close_async.redis.RedisRateLimitGate`` shares
+            one budget among processes.
         max_response_size: the largest answer read, in bytes, once decoded (32 MiB by
             default); a larger one raises ResponseValidationError (or, for an error status,
             its error without the body) instead of filling the memory.
@@ -173,6 +174,7 @@ class CloseClient:
                 f"not {type(rate_limit_gate).__name__}"
             )
         self._stats = ClientStats()
+        self._gate = client_gate(rate_limit_gate, authorization, float(max_rate_limit_wait))
         self._transport = Transport(
             base_url=self._base_url,
             authorization=authorization,
@@ -180,7 +182,7 @@ class CloseClient:
             policy=policy,
             max_concurrency=self._max_concurrency,
             session=session,
-            gate=rate_limit_gate if rate_limit_gate is not None else LocalRateLimitGate(),
+            gate=self._gate,
             stats=self._stats,
             max_response_size=check_positive(max_response_size, "max_response_size"),
         )
@@ -219,6 +221,7 @@ class CloseClient:
     async def aclose(self) -> None:
         """Close the HTTP session (unless it is the caller's). Safe to call twice."""
         await self._transport.aclose()
+        await unbind_client(self._gate)
 
     async def __aenter__(self) -> CloseClient:
         if self.closed:

@@ -20,7 +20,8 @@ The tree::
      │    └── BulkActionPausedError    wait() found the action paused
      ├── ClientClosedError             the client was used after aclose()
      ├── EventLoopError                the client's connections belong to another event loop
-     └── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
+     ├── FieldNotLoadedError           a field left out of fields= was read (an AttributeError)
+     └── GateUnavailableError          a shared rate-limit gate lost its store (Redis)
 
 Every exception carries the request's method and path (never the host's credentials: the
 Authorization header, API key and OAuth token are never part of any message or attribute,
@@ -51,6 +52,7 @@ __all__ = [
     "CloseError",
     "EventLoopError",
     "FieldNotLoadedError",
+    "GateUnavailableError",
     "MaxSkipError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -317,6 +319,14 @@ class FieldNotLoadedError(CloseError, AttributeError):
         # AttributeError keeps ``name`` and ``obj`` in slots of its own, not in __dict__.
         state = {**self.__dict__, "name": self.name, "obj": self.obj}
         return _restore, (type(self), self.args, state)
+
+
+class GateUnavailableError(CloseError):
+    """A shared rate-limit gate could not reach its store (Redis), and was told to fail
+    rather than fall back to an in-process gate (``on_unavailable="raise"``).
+
+    The request was not sent. The message names the store (never its password).
+    """
 
 
 def _close_error_payload(body: object) -> tuple[str | None, list[str], dict[str, Any]]:

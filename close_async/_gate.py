@@ -1,12 +1,12 @@
 """The shared rate-limit gate: one per client, one state per endpoint group.
 
-Close limits each endpoint group (method + resource) per API key and tells us where we stand
-in every answer's ``RateLimit`` header. Instead of letting each task find the limit by
-running into a 429, every request first passes the gate of its group, which admits it only
-while the requests in flight plus this one fit in what the window has ``remaining``; once the
-window is spent, the gate holds new requests until its reset. A 429 pauses the whole group
-once, until the reset the server gave (plus a little jitter), instead of each task
-discovering it on its own.
+Close limits each endpoint group per API key and tells us where we stand in every answer's
+``RateLimit`` header. Instead of letting each task find the limit by running into a 429,
+every request first passes the gate of its group, which admits it only while the requests in
+flight plus this one fit in what the window has ``remaining``; once the window is spent, the
+gate holds new requests until its reset. A 429 pauses the whole group once, until the reset
+the server gave (plus a little jitter), instead of each task discovering it on its own.
+Which endpoints form one group is ``EndpointGroups``' business (``_groups.py``).
 
 Before the first answer of a group we know nothing, so the gate admits a small first burst
 (``initial_burst``, 10 by default) and holds the rest until an answer tells it the limit: a
@@ -20,28 +20,59 @@ The estimate is conservative: the server's ``remaining`` may already count some 
 requests in flight, but the gate subtracts them all. It never admits more than the window
 allows, at the price of a little throughput at the end of a window.
 
-``RateLimitGate`` is the interface, so that a gate whose state lives in a shared store (many
-worker processes on one API key) can replace ``LocalRateLimitGate`` later.
+No wait without end: a pause or a spent window is never held longer than the client's
+``max_rate_limit_wait``. When Close asks for more (``reset=1e9``, say), the requests waiting
+in the group fail at once with ``RateLimitError``, and so does every request to the group
+for the next ``max_rate_limit_wait`` seconds; then one request is let through to ask again.
+A 429 that asks for no wait at all (``reset=0``) still pauses the group ``MIN_429_PAUSE``.
+
+``RateLimitGate`` is the interface; ``close_async.redis.RedisRateLimitGate`` keeps the same
+state in Redis, for many worker processes on one API key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import logging
+import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._exceptions import RateLimitError
+from ._groups import EndpointGroups
 from ._params import check_positive
 from ._ratelimit import RateLimitInfo
 
-__all__ = ["GroupSnapshot", "LocalRateLimitGate", "Observation", "RateLimitGate"]
+__all__ = [
+    "DEFAULT_MAX_WAIT",
+    "MIN_429_PAUSE",
+    "GateSettings",
+    "GroupSnapshot",
+    "LocalRateLimitGate",
+    "Observation",
+    "RateLimitGate",
+    "check_fraction",
+    "check_seconds",
+    "client_gate",
+    "unbind_client",
+    "refused_error",
+]
 
 logger = logging.getLogger("close_async")
+
+#: The longest server-requested wait honoured unless the client says otherwise (the
+#: default of ``CloseClient(max_rate_limit_wait=...)``).
+DEFAULT_MAX_WAIT = 120.0
+#: The least pause after a 429, even one that asks for no wait (``reset=0``): the window is
+#: about to reset, and asking again at once would only earn another 429.
+MIN_429_PAUSE = 0.1
 
 
 @attrs.frozen
@@ -58,8 +89,16 @@ class Observation:
 class RateLimitGate(Protocol):
     """Admits requests per endpoint group; fed with what each answer says.
 
-    ``acquire`` returns a token that goes back to ``release`` with what the answer said
-    (``None`` when no answer came: a connection error, a timeout, a cancellation).
+    ``acquire`` gets the request's endpoint, ``"METHOD resource/"`` (``"GET
+    sequence_subscription/"``), and returns a token that goes back to ``release`` with the
+    same endpoint and what the answer said (``None`` when no answer came: a connection
+    error, a timeout, a cancellation). The gate decides which endpoints share a group.
+
+    A gate may also define ``bind_client(settings: GateSettings) -> RateLimitGate``: a
+    ``CloseClient`` then calls it once and uses the gate it returns, which knows the
+    client's credential (as a digest, never the credential) and ``max_rate_limit_wait``.
+    The gate it returns may define ``async unbind_client()``, which the client awaits when
+    it closes, to free what it holds in the client's event loop.
     """
 
     async def acquire(self, group: str) -> object:
@@ -71,17 +110,93 @@ class RateLimitGate(Protocol):
         ...
 
 
+@runtime_checkable
+class _BindableGate(RateLimitGate, Protocol):
+    def bind_client(self, settings: GateSettings) -> RateLimitGate: ...
+
+
+@attrs.frozen(kw_only=True)
+class GateSettings:
+    """What a client tells its gate (see ``RateLimitGate.bind_client``).
+
+    Attributes:
+        credential_digest: the SHA-256 digest of the client's ``Authorization`` header:
+            tells API keys apart without being one (never in reprs).
+        max_wait: the client's ``max_rate_limit_wait``: the longest pause or spent-window
+            wait the gate may make a request wait.
+    """
+
+    credential_digest: bytes = attrs.field(repr=False)
+    max_wait: float = DEFAULT_MAX_WAIT
+
+
+def client_gate(gate: RateLimitGate | None, authorization: str, max_wait: float) -> RateLimitGate:
+    """The gate a client uses: ``gate`` (an in-process one by default), bound to the client."""
+    if gate is None:
+        gate = LocalRateLimitGate()
+    if not isinstance(gate, _BindableGate):
+        return gate  # a gate of the caller's that knows nothing of clients
+    digest = hashlib.sha256(authorization.encode()).digest()
+    return gate.bind_client(GateSettings(credential_digest=digest, max_wait=max_wait))
+
+
+async def unbind_client(gate: RateLimitGate) -> None:
+    """Tell a client's gate that the client is closing (if the gate wants to know)."""
+    unbind = getattr(gate, "unbind_client", None)
+    if unbind is not None:
+        await unbind()
+
+
+def check_seconds(value: object, name: str, *, positive: bool = False) -> float:
+    """Check a duration argument: a finite number of seconds, >= 0 (or > 0)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be seconds (a number), not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
+    return float(value)
+
+
+def check_fraction(value: object, name: str) -> float:
+    """Check a share such as a jitter: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
+    return float(value)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.3g}"
+
+
+def refused_error(endpoint: str, asked: float, left: float, max_wait: float) -> RateLimitError:
+    """The error of a request refused because Close asked for a longer wait than allowed."""
+    method, _, path = endpoint.partition(" ")
+    return RateLimitError(
+        f"{endpoint}: Close asked us to wait {_seconds(asked)} s before more requests to this "
+        f"endpoint group, longer than max_rate_limit_wait ({_seconds(max_wait)} s); requests "
+        f"to the group fail at once for the next {_seconds(max(left, 0.0))} s, then one is "
+        "let through to ask again. Retry later, or raise max_rate_limit_wait= to wait as "
+        "long as Close asks",
+        status=429,
+        method=method,
+        path=path,
+        retry_after=asked,
+    )
+
+
 @attrs.frozen(kw_only=True)
 class GroupSnapshot:
     """The gate's belief about one endpoint group: the window's limit and what is left of
-    it (None: unknown or unlimited), seconds to its reset, requests in flight, and the
-    seconds left of a pause after a 429."""
+    it (None: unknown or unlimited), seconds to its reset, requests in flight, the seconds
+    left of a pause after a 429, and of a refusal after a wait longer than allowed."""
 
     limit: float | None
     remaining: float | None
     reset_in: float | None
     inflight: int
     paused_for: float
+    refused_for: float = 0.0
 
 
 #: Requests a group admits before its first answer (see the module docstring).
@@ -109,55 +224,92 @@ class _Group:
     window: float = 0.0  # the longest reset seen: about the window's length
     inflight: int = 0
     paused_until: float = 0.0
-    waiters: deque[asyncio.Future[None]] = attrs.field(factory=deque)
+    refused_until: float = 0.0  # requests fail at once until then ...
+    asked: float = 0.0  # ... because Close asked for this long a wait
+    # Each waiter with the endpoint it asked for (for the error if the group is refused).
+    waiters: deque[tuple[asyncio.Future[None], str]] = attrs.field(factory=deque)
     timer: asyncio.TimerHandle | None = None
     logged_wait_until: float = 0.0
 
 
 class LocalRateLimitGate:
-    """The in-process gate: shared by all tasks of one client on one event loop."""
+    """The in-process gate: shared by all tasks of one client on one event loop.
+
+    Clients that share one instance (on one loop) share its budgets, each API key its own.
+    """
 
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         rand: Callable[[], float] = random.random,
         pause_jitter: float = 0.1,
         initial_burst: int = DEFAULT_INITIAL_BURST,
+        endpoint_groups: EndpointGroups | Mapping[str, str] | None = None,
     ) -> None:
         """
         Args:
-            clock, rand: the time and the randomness (for tests).
+            clock: the time in seconds (for tests); by default the event loop's clock,
+                which is also what the gate's timers follow.
+            rand: the randomness of the jitter (for tests).
             pause_jitter: a 429's pause is stretched by up to this fraction, at random.
             initial_burst: requests admitted in an endpoint group before its first answer
                 tells the gate its limit (1: a lone probe, which costs a round trip but
                 never earns a 429 at the start).
+            endpoint_groups: which endpoints share a budget (see ``EndpointGroups``).
         """
         self._initial_burst = check_positive(initial_burst, "initial_burst")
+        self._pause_jitter = check_fraction(pause_jitter, "pause_jitter")
         self._clock = clock
         self._rand = rand
-        self._pause_jitter = pause_jitter
-        self._groups: dict[str, _Group] = {}
+        self._grouping = EndpointGroups.of(endpoint_groups)
+        # Shared by the views bind_client() makes: one state per (credential, group).
+        self._groups: dict[tuple[bytes, str], _Group] = {}
+        self._credential = b""
+        self._max_wait = DEFAULT_MAX_WAIT
 
-    def _group(self, name: str) -> _Group:
-        group = self._groups.get(name)
+    def bind_client(self, settings: GateSettings) -> LocalRateLimitGate:
+        """A view of this gate for one client: the same state, that client's settings."""
+        view = copy.copy(self)  # shallow: the groups stay shared
+        view._credential = settings.credential_digest
+        view._max_wait = settings.max_wait
+        return view
+
+    def _now(self) -> float:
+        if self._clock is not None:
+            return self._clock()
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:  # snapshot() outside a loop
+            return time.monotonic()
+
+    def _group(self, endpoint: str) -> _Group:
+        name = self._grouping(endpoint)
+        key = (self._credential, name)
+        group = self._groups.get(key)
         if group is None:
-            group = self._groups[name] = _Group(name)
+            group = self._groups[key] = _Group(name)
         return group
 
     async def acquire(self, group: str) -> object:
-        """Return at once when the window has room; otherwise queue (FIFO) until it has."""
+        """Return at once when the window has room; otherwise queue (FIFO) until it has.
+
+        Raises RateLimitError when Close asked for a longer wait than ``max_wait`` allows.
+        """
         state = self._group(group)
+        now = self._now()
+        if now < state.refused_until:
+            raise refused_error(group, state.asked, state.refused_until - now, self._max_wait)
         if not state.waiters and self._admissible(state):
             state.inflight += 1
             return None  # this gate needs no token; a shared one may
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        state.waiters.append(future)
+        state.waiters.append((future, group))
         self._wake(state)
         try:
             await future
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
+            if future.done() and not future.cancelled() and future.exception() is None:
                 # Admitted and cancelled in the same breath: give the place back.
                 state.inflight -= 1
                 self._wake(state)
@@ -175,19 +327,20 @@ class LocalRateLimitGate:
     def snapshot(self, group: str) -> GroupSnapshot:
         """What the gate believes of one group now (for tests and debugging)."""
         state = self._group(group)
-        now = self._clock()
+        now = self._now()
         return GroupSnapshot(
             limit=state.limit,
             remaining=state.remaining,
             reset_in=None if state.reset_at is None else state.reset_at - now,
             inflight=state.inflight,
             paused_for=max(0.0, state.paused_until - now),
+            refused_for=max(0.0, state.refused_until - now),
         )
 
     # -- the decisions ------------------------------------------------------------------
 
     def _admissible(self, state: _Group) -> bool:
-        now = self._clock()
+        now = self._now()
         if now < state.paused_until:
             return False
         if state.reset_at is not None and now >= state.reset_at:
@@ -210,7 +363,7 @@ class LocalRateLimitGate:
         state.remaining = state.limit
 
     def _observe(self, state: _Group, obs: Observation) -> None:
-        now = self._clock()
+        now = self._now()
         state.known = True
         info = obs.info
         if obs.status == 429:
@@ -224,7 +377,15 @@ class LocalRateLimitGate:
             return
         if info.limit is not None:
             state.limit = info.limit
-        reset = info.reset if info.reset is not None else _DEFAULT_WINDOW
+        # No reset in the header: the answer's RateLimit-Reset or Retry-After, if it had one.
+        reset = info.reset if info.reset is not None else obs.wait
+        if reset is None:
+            reset = _DEFAULT_WINDOW
+        if reset > self._max_wait:
+            if info.remaining <= 0:  # spent until longer than we may wait
+                self._refuse(state, reset, now)
+                return
+            reset = self._max_wait  # a guess we can afford: asking again costs a request
         end = now + reset
         # Answers about one window give ends that differ by their latencies; windows differ
         # by a whole window length, of which the longest reset seen is an estimate.
@@ -240,30 +401,63 @@ class LocalRateLimitGate:
             state.reset_at = min(state.reset_at, end)
 
     def _pause(self, state: _Group, wait: float, now: float) -> None:
-        until = now + wait * (1.0 + self._pause_jitter * self._rand())
+        wait = max(wait, MIN_429_PAUSE)
+        if wait > self._max_wait:
+            self._refuse(state, wait, now)
+            return
+        # The jitter spreads the tasks out, but never past the longest wait allowed.
+        length = min(wait * (1.0 + self._pause_jitter * self._rand()), self._max_wait)
+        until = now + length
         if until <= state.paused_until:
             return
         if state.paused_until <= now:
             logger.info(
-                "Rate limited on %s: pausing the group for %.2f s (429)", state.name, until - now
+                "Rate limited on %s: pausing the group for %.2f s (429)", state.name, length
             )
+        self._close_window(state, until, now)
+
+    def _refuse(self, state: _Group, asked: float, now: float) -> None:
+        """Close asked for a wait longer than allowed: fail the group's requests for a while."""
+        until = now + self._max_wait
+        logger.warning(
+            "Rate limited on %s: Close asked for a wait of %s s, longer than "
+            "max_rate_limit_wait (%s s); requests to the group fail for %s s",
+            state.name,
+            _seconds(asked),
+            _seconds(self._max_wait),
+            _seconds(self._max_wait),
+        )
+        state.refused_until = max(state.refused_until, until)
+        state.asked = asked
+        self._close_window(state, max(until, state.paused_until), now)
+        self._fail_waiters(state, now)
+
+    @staticmethod
+    def _close_window(state: _Group, until: float, now: float) -> None:
+        """Hold the group until ``until``: the window is spent, the next starts after it."""
         state.paused_until = until
-        # The window is spent; the next one starts after the pause.
         state.previous_reset_at = max(state.previous_reset_at, now)
         state.remaining = 0 if state.limit is not None else None
         state.reset_at = until
+
+    def _fail_waiters(self, state: _Group, now: float) -> None:
+        while state.waiters:
+            future, endpoint = state.waiters.popleft()
+            if not future.done():
+                left = state.refused_until - now
+                future.set_exception(refused_error(endpoint, state.asked, left, self._max_wait))
 
     def _wake(self, state: _Group) -> None:
         """Admit queued requests while the window has room, in arrival order."""
         waiters = state.waiters
         while waiters:
-            if waiters[0].done():  # cancelled while waiting
+            if waiters[0][0].done():  # cancelled while waiting
                 waiters.popleft()
                 continue
             if not self._admissible(state):
                 break
             state.inflight += 1
-            waiters.popleft().set_result(None)
+            waiters.popleft()[0].set_result(None)
         self._schedule(state)
 
     def _schedule(self, state: _Group) -> None:
@@ -273,7 +467,7 @@ class LocalRateLimitGate:
             state.timer = None
         if not state.waiters:
             return
-        now = self._clock()
+        now = self._now()
         deadline = max(state.paused_until, state.reset_at or 0.0)
         if deadline <= now:
             return  # waiting on answers in flight; release() will wake the queue

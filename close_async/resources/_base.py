@@ -59,11 +59,11 @@ class Resource:
         params: Mapping[str, str | int] | None = None,
         body: object = None,
     ) -> Any:
-        # Close limits requests per endpoint group; method + collection is our best guess
-        # of a group (the groups are not published).
-        group = f"{method} {self.collection}"
+        # The endpoint, method + collection: the rate-limit gate maps it to Close's endpoint
+        # group (see EndpointGroups; by default the reads of a resource, or its writes).
+        endpoint = f"{method} {self.collection}"
         return await self._transport.request(
-            method, path, group=group, params=params, json_body=body
+            method, path, group=endpoint, params=params, json_body=body
         )
 
     def _structure(

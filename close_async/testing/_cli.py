@@ -31,11 +31,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sequences", type=int, default=10, help="generated sequences")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated data")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="accepted API key")
+    parser.add_argument(
+        "--extra-api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="another accepted API key of the organization (repeatable)",
+    )
     parser.add_argument("--oauth-token", default=DEFAULT_OAUTH_TOKEN, help="accepted Bearer token")
     parser.add_argument(
         "--rate-limit", type=int, default=None, help="requests per window per key and group"
     )
     parser.add_argument("--rate-window", type=float, default=1.0, help="window in seconds")
+    parser.add_argument(
+        "--organization-rate-limit",
+        type=int,
+        default=None,
+        help="requests per window per group across all keys (Close's: 3x --rate-limit)",
+    )
     parser.add_argument(
         "--ratelimit-separator",
         choices=RATELIMIT_SEPARATORS,
@@ -73,11 +86,13 @@ def fake_from_args(args: argparse.Namespace) -> FakeClose:
         sequences=args.sequences,
         seed=args.seed,
         api_key=args.api_key,
+        api_keys=args.extra_api_key,
         oauth_token=args.oauth_token,
         host=args.host,
         port=args.port,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
+        organization_rate_limit=args.organization_rate_limit,
         ratelimit_separator=args.ratelimit_separator,
         latency=args.latency,
         faults=FaultRates(

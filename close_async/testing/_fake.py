@@ -17,7 +17,7 @@ from ._defaults import DEFAULT_API_KEY, DEFAULT_OAUTH_TOKEN, RATELIMIT_SEPARATOR
 from ._fake_events import DEFAULT_RETENTION, EventFeatures
 from ._faults import Fault, FaultKind, FaultPlan, FaultRates
 from ._model import Contact, Lead
-from ._ratelimit import FixedWindowLimiter
+from ._ratelimit import RateLimits
 from ._seed import make_state
 from ._server import FakeServer, ServerOptions
 from ._state import Record
@@ -40,8 +40,12 @@ class FakeClose(EventFeatures):
 
     Rate limits: `rate_limit` requests per `rate_window` seconds per API key and endpoint group
     (method + resource, e.g. `GET sequence_subscription` covers list and fetch), fixed windows;
-    `None` never limits. Every answer carries `RateLimit: limit=L, remaining=R, reset=S`, with
-    `ratelimit_separator` between the values (`","` as documented, `";"` as seen live).
+    `None` never limits. `organization_rate_limit` adds Close's organization limit: that many
+    requests per window and group across all keys (Close's is 3 x `rate_limit`); `api_keys`
+    are more keys of the organization. Every answer carries `RateLimit: limit=L, remaining=R,
+    reset=S` for the limit with the fewest requests left, with `ratelimit_separator` between
+    the values (`","` as documented, `";"` as seen live); a 429's body says which limit and
+    group were hit (`rate_limit_type`, `endpoint_group`).
 
     Faults and latency: `latency` seconds (+/-25% seeded jitter) before each answer, or
     `endpoint_latency[group]`; random faults drawn with `faults` (a `FaultRates`) or
@@ -66,11 +70,13 @@ class FakeClose(EventFeatures):
         sequences: int = 10,
         seed: int = 0,
         api_key: str = DEFAULT_API_KEY,
+        api_keys: Sequence[str] = (),
         oauth_token: str | None = DEFAULT_OAUTH_TOKEN,
         host: str = "127.0.0.1",
         port: int = 0,
         rate_limit: int | None = None,
         rate_window: float = 1.0,
+        organization_rate_limit: int | None = None,
         ratelimit_separator: str = ",",
         latency: float = 0.0,
         endpoint_latency: Mapping[str, float] | None = None,
@@ -108,7 +114,10 @@ class FakeClose(EventFeatures):
         self.state, self._seeder = make_state(seed, leads=leads, sequences=sequences)
         self.stats = FakeStats()
         credentials = Credentials()
-        credentials.add_api_key(api_key)
+        if isinstance(api_keys, str):  # a lone key would be read as one key per character
+            raise TypeError(f"api_keys must be a list of keys, e.g. [{api_keys!r}]")
+        for key in (api_key, *api_keys):
+            credentials.add_api_key(key)
         if oauth_token is not None:
             credentials.add_oauth_token(oauth_token)
         self._credentials = credentials
@@ -122,7 +131,7 @@ class FakeClose(EventFeatures):
         self._server = FakeServer(
             state=self.state,
             credentials=credentials,
-            limiter=FixedWindowLimiter(rate_limit, rate_window),
+            limits=RateLimits(rate_limit, rate_window, organization_rate_limit),
             plan=plan,
             stats=self.stats,
             options=ServerOptions(

@@ -1,10 +1,11 @@
 """The aiohttp transport: one lean handler that authenticates, rate-limits, injects faults and
 latency, then hands the request to the API layer.
 
-Per request, in order: count it; authenticate (401); check the (key, group) window (429, not
-counted against the window); draw a fault (an injected 429 is not counted either); count the
-request in its window; sleep the latency; then answer, fail or stall as decided. Headers are
-built at answer time, so `reset` is measured from when the client gets the answer.
+Per request, in order: count it; authenticate (401); check the (key, group) window, then the
+organization's (429, not counted against either window); draw a fault (an injected 429 is not
+counted either); count the request in its windows; sleep the latency; then answer, fail or
+stall as decided. Headers are built at answer time, so `reset` is measured from when the
+client gets the answer.
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ from ._auth import Credentials
 from ._bulk import complete_bulk_action
 from ._faults import Fault, FaultPlan
 from ._model import dumps
-from ._ratelimit import FixedWindowLimiter, Window, rate_limited_body, ratelimit_header, retry_after
+from ._ratelimit import (
+    Breach,
+    LimitType,
+    RateLimits,
+    Windows,
+    rate_limited_body,
+    ratelimit_header,
+    retry_after,
+)
 from ._state import FakeState
 from ._stats import FakeStats
 
@@ -96,7 +105,7 @@ class FakeServer:
         *,
         state: FakeState,
         credentials: Credentials,
-        limiter: FixedWindowLimiter,
+        limits: RateLimits,
         plan: FaultPlan,
         stats: FakeStats,
         options: ServerOptions,
@@ -107,7 +116,7 @@ class FakeServer:
         )
         self.state = state
         self.credentials = credentials
-        self.limiter = limiter
+        self.limits = limits
         self.plan = plan
         self.stats = stats
         self._options = options
@@ -176,7 +185,7 @@ class FakeServer:
             self.stats.leave()
 
     async def _respond(self, request: web.BaseRequest) -> web.StreamResponse:
-        stats, limiter = self.stats, self.limiter
+        stats, limits = self.stats, self.limits
         loop_time = asyncio.get_running_loop().time
         now = loop_time()
         method, path = request.method, request.path
@@ -187,32 +196,34 @@ class FakeServer:
         identity = self.credentials.identify(request.headers.get("Authorization"))
         if identity is None:
             # Reported, never counted: a bad key must not use up anyone's window.
-            window = limiter.current(("", group), now)
+            windows = Windows(limits.key.current(("", group), now), None)
             await self._sleep_latency(group)
-            return self._json(401, _UNAUTHORIZED, window)
+            return self._json(401, _UNAUTHORIZED, windows)
         stats.by_api_key[identity] += 1
-        window = limiter.current((identity, group), now)
-        if limiter.is_exhausted(window):
+        windows = limits.current(identity, group, now)
+        breach = limits.breach(windows)
+        if breach is not None:
             stats.rate_limited += 1
+            stats.rate_limited_by[breach.limit_type] += 1
             await self._sleep_latency(group)
-            return self._too_many_requests(window.reset_in(loop_time()), window)
+            return self._refused(breach, group)
         fault = self.plan.next_fault(group, now)
         if fault is None or fault.kind not in _RATE_LIMIT_FAULTS:
-            window.count += 1
+            limits.count(windows)
         if fault is not None:
             stats.faults[fault.kind] += 1
         await self._sleep_latency(group)
         if fault is not None:
-            return await self._inject(request, fault, window, route)
-        return await self._answer(request, route, window)
+            return await self._inject(request, fault, windows, route, group)
+        return await self._answer(request, route, windows)
 
     async def _answer(
-        self, request: web.BaseRequest, route: Route | None, window: Window
+        self, request: web.BaseRequest, route: Route | None, windows: Windows
     ) -> web.StreamResponse:
         if route is None:
-            return self._json(404, _UNKNOWN_PATH, window)
+            return self._json(404, _UNKNOWN_PATH, windows)
         answer = await self._act(request, route)
-        response = self._json(answer.status, answer.body, window)
+        response = self._json(answer.status, answer.body, windows)
         if answer.location is not None:
             # Newer Close endpoints answer a create with 201 and the new object's URL.
             base = f"{request.scheme}://{request.host}{API_PREFIX}"
@@ -226,17 +237,25 @@ class FakeServer:
         return self.api.handle(method, route, request.query, body)
 
     async def _inject(
-        self, request: web.BaseRequest, fault: Fault, window: Window, route: Route | None
+        self,
+        request: web.BaseRequest,
+        fault: Fault,
+        windows: Windows,
+        route: Route | None,
+        group: str,
     ) -> web.StreamResponse:
         kind = fault.kind
         if kind in _RATE_LIMIT_FAULTS:
-            return self._too_many_requests(fault.reset, window, fault.ratelimit_header)
+            limit = self.limits.key.header_limit
+            return self._too_many_requests(
+                fault.reset, limit, "api_key", group, fault.ratelimit_header
+            )
         if kind == "503":
-            return self._json(503, _UNAVAILABLE, window)
+            return self._json(503, _UNAVAILABLE, windows)
         if kind == "502_html":
-            return self._respond_with(502, BAD_GATEWAY_HTML, "text/html", window)
+            return self._respond_with(502, BAD_GATEWAY_HTML, "text/html", windows)
         if kind == "response":
-            return self._json(fault.status, dumps(fault.body), window)
+            return self._json(fault.status, dumps(fault.body), windows)
         if kind == "drop_after" and route is not None:
             await self._act(request, route)  # done at "Close"; the answer is lost below
         if kind == "stall":
@@ -244,7 +263,7 @@ class FakeServer:
             try:
                 await asyncio.wait_for(self._closing.wait(), self._options.stall_seconds)
             except asyncio.TimeoutError:
-                return await self._answer(request, route, window)
+                return await self._answer(request, route, windows)
         # "drop", "drop_after", or a stall cut short by shutdown: close the connection
         # without an answer.
         return self._drop(request)
@@ -256,30 +275,41 @@ class FakeServer:
         # aiohttp fails to write this to the closed transport and ends the connection quietly.
         return web.Response(status=500)
 
+    def _refused(self, breach: Breach, group: str) -> web.StreamResponse:
+        """The 429 of a request over a limit: that limit's header and name."""
+        reset = breach.window.reset_in(asyncio.get_running_loop().time())
+        return self._too_many_requests(reset, breach.limiter.header_limit, breach.limit_type, group)
+
     def _too_many_requests(
-        self, reset: float, window: Window, ratelimit: bool = True
+        self,
+        reset: float,
+        limit: int,
+        limit_type: LimitType,
+        group: str,
+        ratelimit: bool = True,
     ) -> web.StreamResponse:
-        limit = self.limiter.header_limit
         headers = {"Retry-After": retry_after(reset)}
         if ratelimit:
             headers["RateLimit"] = ratelimit_header(
                 limit, 0, reset, self._options.ratelimit_separator
             )
-        body = dumps(rate_limited_body(limit, reset, self.limiter.window))
+        window = self.limits.key.window
+        body = dumps(rate_limited_body(limit, reset, window, limit_type=limit_type, group=group))
         self.stats.responses[429] += 1
         self.stats.sent(body)
         return web.Response(status=429, text=body, content_type="application/json", headers=headers)
 
-    def _json(self, status: int, body: str, window: Window) -> web.Response:
-        return self._respond_with(status, body, "application/json", window)
+    def _json(self, status: int, body: str, windows: Windows) -> web.Response:
+        return self._respond_with(status, body, "application/json", windows)
 
     def _respond_with(
-        self, status: int, body: str, content_type: str, window: Window
+        self, status: int, body: str, content_type: str, windows: Windows
     ) -> web.Response:
         now = asyncio.get_running_loop().time()
+        limiter, window = self.limits.closest(windows)
         header = ratelimit_header(
-            self.limiter.header_limit,
-            self.limiter.remaining(window),
+            limiter.header_limit,
+            limiter.remaining(window),
             window.reset_in(now),
             self._options.ratelimit_separator,
         )

@@ -13,7 +13,9 @@ class FakeStats:
 
     - `requests`: requests received (every one, whatever the answer, dropped ones included);
     - `responses`: answers sent, by status code (a dropped connection sends none);
-    - `rate_limited`: 429s from the rate limiter; `injected_429`: 429s from faults;
+    - `rate_limited`: 429s from the rate limiter, of which `rate_limited_by["api_key"]` for
+      a key's limit and `rate_limited_by["organization"]` for the organization's;
+      `injected_429`: 429s from faults;
     - `faults`: injected faults by kind (`503`, `502_html`, `429`, `429_storm` per 429 sent
       during a storm, `drop`, `stall`, `response`);
     - `in_flight`, `peak_in_flight`: requests being handled now, and the most at once;
@@ -27,6 +29,7 @@ class FakeStats:
     requests: int = 0
     responses: Counter[int] = field(default_factory=Counter)
     rate_limited: int = 0
+    rate_limited_by: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     in_flight: int = 0
     peak_in_flight: int = 0
@@ -58,7 +61,8 @@ class FakeStats:
     def reset(self) -> None:
         """Zero the counters; requests in flight stay counted as in flight."""
         self.requests = self.rate_limited = self.body_bytes = 0
-        for counter in (self.responses, self.faults, self.by_group, self.by_path, self.by_api_key):
+        counters = (self.responses, self.rate_limited_by, self.faults, self.by_group)
+        for counter in (*counters, self.by_path, self.by_api_key):
             counter.clear()
         self.peak_in_flight = self.in_flight
 
@@ -68,6 +72,7 @@ class FakeStats:
             "requests": self.requests,
             "responses": {str(status): n for status, n in sorted(self.responses.items())},
             "rate_limited": self.rate_limited,
+            "rate_limited_by": dict(sorted(self.rate_limited_by.items())),
             "injected_429": self.injected_429,
             "faults": dict(sorted(self.faults.items())),
             "peak_in_flight": self.peak_in_flight,

@@ -7,6 +7,7 @@ import pytest
 from close_async.testing._ratelimit import (
     UNLIMITED,
     FixedWindowLimiter,
+    RateLimits,
     format_seconds,
     rate_limited_body,
     ratelimit_header,
@@ -36,15 +37,25 @@ def test_retry_after_rounds_the_reset_up(reset: float, value: str) -> None:
     assert retry_after(reset) == value
 
 
-def test_rate_limited_body_is_the_legacy_shape() -> None:
+def test_rate_limited_body_is_the_legacy_shape_and_says_which_limit() -> None:
     assert rate_limited_body(20, 0.7346, 1.0) == {
         "error": {
             "rate_reset": 0.735,
-            "message": "API call count exceeded for this period",
+            "message": "API call count exceeded for this period (API key limit)",
             "rate_limit": 20,
             "rate_window": 1,
+            "rate_limit_type": "api_key",
+            "endpoint_group": None,
         }
     }
+    org = rate_limited_body(60, 1, 1, limit_type="organization", group="GET sequence")
+    assert org["error"]["message"] == (
+        "API call count exceeded for this period (organization limit, endpoint group GET sequence)"
+    )
+    assert (org["error"]["rate_limit_type"], org["error"]["endpoint_group"]) == (
+        "organization",
+        "GET sequence",
+    )
     assert rate_limited_body(20, 1, 0.5)["error"]["rate_window"] == 0.5
 
 
@@ -97,3 +108,30 @@ def test_reset_is_never_zero() -> None:
 def test_bad_settings_are_refused(limit: int, window: float) -> None:
     with pytest.raises(ValueError, match="rate_"):
         FixedWindowLimiter(limit, window)
+
+
+def test_organization_windows_count_every_key_and_report_the_closest_limit() -> None:
+    limits = RateLimits(2, 1.0, organization_limit=3)
+    a, b = limits.current("a", "GET x", 0.0), limits.current("b", "GET x", 0.0)
+    assert a.org is b.org  # one organization window per group, whatever the key
+    limits.count(a)
+    assert limits.closest(a) == (limits.key, a.key)  # key: 1 left, organization: 2
+    limits.count(b)
+    limits.count(b)
+    assert limits.closest(a) == (limits.org, a.org)  # organization: 0 left, key a: 1
+    breach = limits.breach(a)
+    assert breach is not None
+    assert breach.limit_type == "organization"
+    over_key = limits.breach(b)
+    assert over_key is not None
+    assert over_key.limit_type == "api_key"  # b is over its own limit too: said first
+
+
+def test_without_an_organization_limit_only_keys_count() -> None:
+    limits = RateLimits(1, 1.0, organization_limit=None)
+    windows = limits.current("a", "GET x", 0.0)
+    assert windows.org is None
+    limits.count(windows)
+    breach = limits.breach(windows)
+    assert breach is not None
+    assert breach.limit_type == "api_key"

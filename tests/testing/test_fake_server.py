@@ -450,7 +450,11 @@ async def test_rate_limit_per_key_and_group(
         limit, remaining, reset = ratelimit(reply)
         assert (limit, remaining) == (2, 0)
         assert reply.headers["Retry-After"] == "60"
-        assert reply.body["error"]["message"] == "API call count exceeded for this period"
+        assert reply.body["error"]["message"] == (
+            "API call count exceeded for this period (API key limit, endpoint group "
+            "GET sequence_subscription)"
+        )
+        assert reply.body["error"]["rate_limit_type"] == "api_key"
         assert (reply.body["error"]["rate_limit"], reply.body["error"]["rate_window"]) == (2, 60)
         assert 59 < reset <= 60
     # Another group, and another key, have their own windows.
@@ -460,7 +464,46 @@ async def test_rate_limit_per_key_and_group(
     second = "Basic " + base64.b64encode(b"second-key:").decode()
     assert (await call(http, fake, "GET", SUBS, lead_id=lead, authorization=second)).status == 200
     assert fake.stats.rate_limited == 2
+    assert fake.stats.rate_limited_by == {"api_key": 2}
     assert fake.stats.responses[429] == 2
+
+
+async def test_the_organization_limit_spans_all_keys(
+    start_fake: StartFake, http: aiohttp.ClientSession
+) -> None:
+    keys = ["key-a", "key-b", "key-c"]
+    fake = await start_fake(
+        api_key=keys[0], api_keys=keys[1:], rate_limit=3, organization_rate_limit=5, rate_window=60
+    )
+    auth = {key: "Basic " + base64.b64encode(f"{key}:".encode()).decode() for key in keys}
+
+    async def get(key: str, path: str = "sequence/") -> Reply:
+        return await call(http, fake, "GET", path, authorization=auth[key])
+
+    a = [await get("key-a") for _ in range(3)]
+    b = [await get("key-b") for _ in range(2)]
+    assert [r.status for r in a + b] == [200] * 5
+    # The header describes the limit with the fewest requests left: the key's, then the
+    # organization's once it has fewer left.
+    assert [ratelimit(r)[:2] for r in a] == [(3, 2), (3, 1), (3, 0)]
+    assert [ratelimit(r)[:2] for r in b] == [(5, 1), (5, 0)]
+    refused = await get("key-c")  # a key with its whole window left
+    assert refused.status == 429
+    assert ratelimit(refused)[:2] == (5, 0)
+    assert refused.body["error"]["rate_limit_type"] == "organization"
+    assert refused.body["error"]["endpoint_group"] == "GET sequence"
+    assert "organization limit, endpoint group GET sequence" in refused.body["error"]["message"]
+    assert (await get("key-c", "sequence/seq_x/")).status == 429  # fetch: the same group
+    assert (await get("key-c", "bulk_action/sequence_subscription/")).status == 200  # another
+    over_key = await get("key-a")  # over its own limit too: said first
+    assert over_key.body["error"]["rate_limit_type"] == "api_key"
+    assert fake.stats.rate_limited_by == {"organization": 2, "api_key": 1}
+    assert fake.stats.as_dict()["rate_limited_by"] == {"api_key": 1, "organization": 2}
+
+
+def test_api_keys_must_be_a_list() -> None:
+    with pytest.raises(TypeError, match="api_keys must be a list"):
+        FakeClose(api_keys="key-b")
 
 
 async def test_a_new_window_opens_after_reset(

@@ -1,6 +1,6 @@
 """When to retry a failed attempt and how long to wait first. Pure functions, no I/O.
 
-The rules (see the design notes):
+The rules (docs/errors-and-retries.md says the same for users):
 
 - 429 is always retried, after the wait the server asked for (``RateLimit`` reset, else
   ``Retry-After``) plus a little jitter, unless that wait is longer than we may honour: then

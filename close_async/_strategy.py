@@ -21,11 +21,11 @@ Pure: numbers in, a ``Plan`` out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 
 import attrs
 
 from ._defaults import AUTO, BY_SEQUENCE, PER_ID, STRATEGIES, Strategy
+from ._frozen import EMPTY, freeze_mapping
 from ._maxskip import last_skip, past_max_skip
 
 __all__ = [
@@ -43,10 +43,6 @@ __all__ = [
 ]
 
 
-def _frozen(estimates: Mapping[str, int]) -> Mapping[str, int]:
-    return MappingProxyType(dict(estimates))
-
-
 @attrs.frozen(kw_only=True)
 class Plan:
     """How a run reads, why, and what each way was estimated to cost.
@@ -60,7 +56,7 @@ class Plan:
 
     strategy: str
     reason: str
-    estimates: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
+    estimates: Mapping[str, int] = attrs.field(default=EMPTY, converter=freeze_mapping)
 
 
 def pages(size: int, page_size: int) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
 import pytest
 
 from close_async import BadRequestError, MaxSkipError
@@ -69,6 +72,16 @@ def test_auto_takes_the_cheaper_read() -> None:
     plan = choose(81, sizes, page_size=100, list_requests=1, max_skip=None)
     assert plan.strategy == PER_ID  # a tie goes per ID: it needs no look-up
     assert plan.estimates == {PER_ID: 81, BY_SEQUENCE: 81}
+
+
+def test_a_plan_is_a_value_like_the_models() -> None:
+    sizes: dict[str, int | None] = {f"seq_{i}": 300 for i in range(20)}
+    plan = choose(5000, sizes, page_size=100, list_requests=1, max_skip=None)
+    for clone in (pickle.loads(pickle.dumps(plan)), copy.deepcopy(plan)):
+        assert clone == plan
+        assert hash(clone) == hash(plan)
+    with pytest.raises(TypeError):
+        plan.estimates[PER_ID] = 0  # type: ignore[index]
 
 
 def test_an_unknown_count_rules_reading_by_sequence_out() -> None:

@@ -174,12 +174,17 @@ def _model_tuple(hook: Conv) -> Conv:
     return conv
 
 
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
-    """``X | None`` -> ``(X, True)``; anything else -> ``(tp, False)``."""
+    """``X | None`` -> ``(X, True)``; a wider union with None -> ``(tp, True)``; anything
+    else -> ``(tp, False)``."""
     args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+    if _is_union(tp) and type(None) in args:
         inner = [a for a in args if a is not type(None)]
-        return (inner[0] if len(inner) == 1 else Any), True
+        return (inner[0] if len(inner) == 1 else tp), True
     return tp, False
 
 
@@ -188,7 +193,9 @@ def _converter_for(tp: Any, converter: cattrs.Converter) -> Conv | None:
     value as is"."""
     args = typing.get_args(tp)
     if tp is Any:
-        return None
+        return freeze  # any JSON value: objects and arrays frozen, like every mapping field
+    if _is_union(tp):
+        return None  # a model or a mapping (an event's ``data``): see typed_event
     if tp in (str, int, bool, float):
         return _check(
             tp, {str: "a string", int: "an integer", bool: "true or false"}.get(tp, "a number")

@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from ._enums import OpenEnum
+from ._frozen import freeze, freeze_optional_mapping
 from ._models import Sequence, SequenceSubscription, _extra
 
 __all__ = [
@@ -78,10 +79,14 @@ class Event:
     date_created: datetime | None = None
     date_updated: datetime | None = None
     changed_fields: tuple[str, ...] = ()
-    data: SequenceSubscription | Sequence | Mapping[str, Any] | None = None
-    previous_data: Mapping[str, Any] | None = None
+    data: SequenceSubscription | Sequence | Mapping[str, Any] | None = attrs.field(
+        default=None, converter=freeze
+    )
+    previous_data: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=freeze_optional_mapping
+    )
     #: ``request_method``/``request_path``, ``bulk_action_id``, merge IDs...
-    meta: Mapping[str, Any] | None = None
+    meta: Mapping[str, Any] | None = attrs.field(default=None, converter=freeze_optional_mapping)
     extra: Mapping[str, Any] = _extra()
 
 
@@ -92,7 +97,9 @@ class WebhookEventFilter:
 
     object_type: str
     action: str
-    extra_filter: Mapping[str, Any] | None = None
+    extra_filter: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=freeze_optional_mapping
+    )
     extra: Mapping[str, Any] = _extra()
 
 
@@ -112,8 +119,10 @@ class WebhookSubscription:
     signature_key: str | None = attrs.field(default=None, repr=False)
     health_status: str | None = None
     pause_reason: str | None = None
-    latest_error: Any = None
-    counters: Mapping[str, Any] | None = None
+    latest_error: Any = attrs.field(default=None, converter=freeze)  # shape not documented
+    counters: Mapping[str, Any] | None = attrs.field(
+        default=None, converter=freeze_optional_mapping
+    )
     created_by: str | None = None
     updated_by: str | None = None
     date_created: datetime | None = None

@@ -25,7 +25,13 @@ from ._enums import (
     SubscriptionStatus,
 )
 from ._exceptions import FieldNotLoadedError
-from ._frozen import EMPTY, freeze_mapping, freeze_optional_mapping, freeze_optional_mappings
+from ._frozen import (
+    EMPTY,
+    freeze,
+    freeze_mapping,
+    freeze_optional_mapping,
+    freeze_optional_mappings,
+)
 
 __all__ = [
     "BulkSequenceSubscriptionAction",
@@ -86,7 +92,8 @@ class SequenceStep:
     sms_template_id: str | None = None
     threading: str | None = None
     required: bool | None = None
-    step_allowed_delay: Any = None
+    #: Null in Close's examples; its type is not documented by Close (any JSON value, frozen).
+    step_allowed_delay: Any = attrs.field(default=None, converter=freeze)
     created_by_id: str | None = None
     updated_by_id: str | None = None
     date_created: datetime | None = None

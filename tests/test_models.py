@@ -72,6 +72,9 @@ def _models() -> list[Any]:
         typed_event(structure(EVENT, Event)),  # data a model, previous_data a mapping
         typed_event(structure({**EVENT, "object_type": "lead", "data": {"a": [1]}}, Event)),
         structure(WEBHOOK, WebhookSubscription),
+        # Fields of undocumented type (any JSON value): objects and arrays frozen too.
+        structure({**WEBHOOK, "latest_error": {"status": 500, "at": ["x"]}}, WebhookSubscription),
+        SequenceStep(step_allowed_delay={"days": [1, 2]}),
     ]
 
 
@@ -128,6 +131,19 @@ def test_the_constructor_freezes_what_it_is_given() -> None:
     hash(seq)
     with pytest.raises(TypeError, match="mapping"):
         Sequence(id="seq_1", extra=["not", "a", "mapping"])  # type: ignore[arg-type]
+
+
+def test_event_and_webhook_constructors_freeze_what_they_are_given() -> None:
+    previous = {"status": "active"}
+    event = Event(id="ev_1", previous_data=previous, meta={"k": [1]}, data={"a": {"b": 1}})
+    previous["status"] = "paused"
+    assert event.previous_data == {"status": "active"}
+    assert event.meta == {"k": (1,)}
+    hook = WebhookSubscription(id="whsub_1", counters={"n": 1}, latest_error=["x"])
+    assert hook.latest_error == ("x",)
+    for model in (event, hook):
+        assert pickle.loads(pickle.dumps(model)) == model
+        hash(model)
 
 
 def test_models_stay_frozen() -> None:

@@ -139,9 +139,10 @@ def _in_range(when: datetime | None, bounds: Mapping[str, datetime]) -> tuple[bo
 def typed_event(event: Event) -> Event:
     """Structure an event's ``data`` by its object type (read-only mappings otherwise).
 
-    Raises ``StructureError`` rooted at the event (``$.data.status``).
+    (``previous_data`` is a read-only mapping already: the converter freezes it.) Raises
+    ``StructureError`` rooted at the event (``$.data.status``).
     """
-    data, previous = event.data, event.previous_data
+    data = event.data
     model = _DATA_MODELS.get(event.object_type or "")
     if isinstance(data, dict):
         if model is not None:
@@ -153,11 +154,9 @@ def typed_event(event: Event) -> Event:
             data = freeze(data)
     elif data is not None:
         raise StructureError(f"expected a JSON object, got {type(data).__name__}", "$.data")
-    if isinstance(previous, dict):
-        previous = freeze(previous)
-    if data is event.data and previous is event.previous_data:
+    if data is event.data:
         return event
-    return attrs.evolve(event, data=data, previous_data=previous)
+    return attrs.evolve(event, data=data)
 
 
 class Events(Resource):

@@ -183,13 +183,10 @@ class SequenceSubscriptions(Resource):
         window, as ``list`` reads. At most ``concurrency`` requests are in flight across
         sequences and pages. The run (a ``FanOut``) has the same ``progress``, ``failures``,
         callbacks and clean stops as ``list_many``, its IDs being the sequences. ``fields``
-        asks for those fields only, as in ``list`` (plus ``status_reason``, which the read
-        filters on).
+        asks for those fields only, as in ``list`` (the read keeps every subscription of
+        each sequence: it filters on no field).
         """
-        wanted = check_fields(fields, _Sub)
-        if wanted is not None:
-            wanted |= {"status_reason"}
-        reads = self._reads(check_page_size(page_size), wanted)
+        reads = self._reads(check_page_size(page_size), check_fields(fields, _Sub))
         job: Job[_Sub] | JobFactory[_Sub]
         if sequence_ids is None:
             job = reads.all_sequences()

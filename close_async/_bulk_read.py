@@ -9,10 +9,12 @@ Builds the ``Job`` (or the ``JobFactory``, when look-ups come first) that a ``Fa
   Close's sequence list does not carry the counts), else with the adaptive window;
 - auto: the cost model of ``_strategy`` picks one of the two before any list request.
 
-Subscriptions of a deleted sequence: Close keeps them (``status_reason`` "sequence-deleted")
-and still lists them by lead, but no longer lists the sequence, so no read by sequence can
-find them. ``per_id`` yields them; ``by_sequence`` cannot; ``auto`` leaves them out
-whichever read it picks, so that what it yields never depends on its choice.
+Subscriptions of a deleted sequence: Close's status reason "sequence-deleted" says they
+outlive it, but the sequence is no longer in Close's sequence list, so no read by sequence
+can find them. Whether Close still lists them by lead or contact is not documented by Close
+(we assume it does, and the fake does): ``per_id`` then yields them; ``by_sequence`` cannot;
+``auto`` leaves them out whichever read it picks, so that what it yields never depends on
+its choice.
 
 No request is made here but through the callables given (the client's own resources).
 """

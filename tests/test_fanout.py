@@ -491,3 +491,18 @@ async def test_a_consumer_cancelled_while_waiting_for_a_page_is_cancelled() -> N
             with pytest.raises(asyncio.CancelledError):
                 await consumer
             assert_no_pending_tasks()
+
+
+async def test_a_repeat_of_an_id_that_failed_part_way_repeats_nothing() -> None:
+    # Its first pages were yielded before it failed: listing it again would yield them twice.
+    async with FakeClose(leads=0, seed=5, max_skip=100) as fake:
+        fake.add_subscriptions(lead_id="lead_long", count=330)  # the page at _skip=200 fails
+        async with CloseClient(fake.api_key, base_url=fake.url) as close:
+            run = close.sequence_subscriptions.list_many(
+                lead_ids=["lead_long", "lead_long"], concurrency=1, on_error="continue"
+            )
+            got = [s.id async for s in run]
+    assert len(got) == len(set(got)) == 200
+    (failed,) = run.failures
+    assert (failed.id, failed.items_yielded) == ("lead_long", 200)
+    assert run.progress.ids_done == 2

@@ -15,6 +15,7 @@ import pytest
 from close_async import (
     CloseClient,
     MaxSkipError,
+    PermissionDeniedError,
     Progress,
     SequenceSubscription,
     ServerError,
@@ -298,6 +299,24 @@ async def test_aclose_from_another_task_while_auto_is_still_planning() -> None:
         assert run.strategy is None  # it never got to choose
         assert slow.stats.requests <= 1  # the list of sequences, if it got there
         assert_no_pending_tasks()
+
+
+async def test_a_look_up_that_fails_stops_the_other_look_ups(fake: FakeClose) -> None:
+    in_flight = InFlight()
+    async with (
+        aiohttp.ClientSession(trace_configs=[in_flight.config]) as session,
+        CloseClient(fake.api_key, base_url=fake.url, session=session) as close,
+    ):
+        sequences = [{"id": s.id} async for s in close.sequences.list()]
+        assert len(sequences) > 2
+        # The list of sequences, then one look-up refused, and the others left hanging.
+        faults: list[Any] = [Fault.response(200, {"data": sequences, "has_more": False})]
+        faults += [Fault.response(403), *["stall"] * len(sequences)]
+        fake.inject("GET", "sequence", faults)
+        run = close.sequence_subscriptions.list_many(lead_ids=all_leads(), strategy="auto")
+        with pytest.raises(PermissionDeniedError):
+            await ids_of(run)
+        assert in_flight.now == 0  # no look-up goes on after the run has raised
 
 
 # Close's maximum _skip -----------------------------------------------------------------------

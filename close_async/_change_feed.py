@@ -38,7 +38,7 @@ __all__ = ["OBJECT_TYPE", "SubscriptionChanges", "current_checkpoint"]
 logger = logging.getLogger("close_async")
 
 OBJECT_TYPE = "sequence_subscription"
-_PATH = "event/"
+_PATH = Events.collection
 
 Clock = Callable[[], datetime]
 

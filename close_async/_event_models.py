@@ -73,9 +73,10 @@ class Event:
     user_id: str | None = None
     request_id: str | None = None
     api_key_id: str | None = None
-    #: Naive in Close's answers, meaning UTC; aware here. An event that Close consolidates
-    #: with later actions on the same object keeps its ``date_created`` and gets a new
-    #: ``date_updated`` (the log is ordered by ``date_updated``).
+    #: Naive in Close's answers, read as UTC (not documented by Close; see _models.py),
+    #: aware here. An event that Close consolidates with later actions on the same object
+    #: keeps its ``date_created`` and gets a new ``date_updated`` (the log is ordered by
+    #: ``date_updated``).
     date_created: datetime | None = None
     date_updated: datetime | None = None
     changed_fields: tuple[str, ...] = ()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -40,6 +39,7 @@ from ._event_errors import (
     WebhookVerificationError,
 )
 from ._event_models import Event
+from ._json import loads
 from .resources.events import typed_event
 
 __all__ = [
@@ -202,8 +202,8 @@ def _check_age(stamp: str, max_age: float | None, now: float) -> None:
 
 def _json_payload(raw: bytes) -> dict[str, Any] | None:
     try:
-        payload = json.loads(raw)
-    except ValueError:  # UnicodeDecodeError too
+        payload = loads(raw)
+    except ValueError:  # bad UTF-8 and a document nested too deeply too (see _json.py)
         return None
     return payload if isinstance(payload, dict) else None
 

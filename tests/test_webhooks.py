@@ -142,12 +142,25 @@ def test_a_missing_header_is_its_own_error(missing: str) -> None:
 
 @pytest.mark.parametrize(
     "payload",
-    [b"not json", b"[1, 2]", {"subscription_id": "whsub_1"}, {"event": {"id": 5}}],
+    [
+        b"not json",
+        b"[1, 2]",
+        {"subscription_id": "whsub_1"},
+        {"event": {"id": 5}},
+        b"[" * 100_000 + b"]" * 100_000,  # nested beyond every decoder's limit
+    ],
+    ids=["not json", "a list", "no event", "a bad event", "too deep"],
 )
 def test_a_signed_body_that_is_not_an_event_is_a_payload_error(payload: Any) -> None:
     body, headers = signed(payload)
     with pytest.raises(WebhookPayloadError):
         webhooks.verify(body, headers, KEY, now=NOW)
+
+
+def test_a_body_too_deep_to_decode_is_refused_for_its_signature_first() -> None:
+    _, headers = signed()
+    with pytest.raises(WebhookSignatureError):  # not a RecursionError from the decoder
+        webhooks.verify(b"[" * 100_000, headers, KEY, now=NOW)
 
 
 def test_a_non_numeric_timestamp_is_a_timestamp_error() -> None:

@@ -46,6 +46,7 @@ import attrs
 
 from ._convert import parse_datetime
 from ._event_models import Event, EventAction, SubscriptionChange
+from ._json import loads
 from ._models import SequenceSubscription
 
 __all__ = [
@@ -122,7 +123,7 @@ class Checkpoint:
         try:
             body = text[len(_PREFIX) :]
             raw = zlib.decompress(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            state = json.loads(raw)
+            state = loads(raw)  # a ValueError for a document nested too deeply, too
             floor = state["floor"]
             return cls(
                 high=_read(state["high"]),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import zlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -56,6 +58,11 @@ def test_a_checkpoint_is_an_opaque_versioned_string_that_round_trips() -> None:
     assert Checkpoint.decode(text) == checkpoint
 
 
+def _packed(state: bytes) -> str:
+    """A checkpoint string holding ``state``, packed as checkpoints are."""
+    return "cac1." + base64.urlsafe_b64encode(zlib.compress(state)).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     ("text", "error", "message"),
     [
@@ -63,6 +70,7 @@ def test_a_checkpoint_is_an_opaque_versioned_string_that_round_trips() -> None:
         ("cac9.abc", ValueError, "version 'cac9'"),
         ("cac1.!!!!", ValueError, "damaged"),
         ("cac1." + "A" * 20, ValueError, "damaged"),
+        (_packed(b"[" * 100_000), ValueError, "damaged"),  # too deep for any JSON decoder
         (42, TypeError, "checkpoint string or a datetime"),
     ],
 )

@@ -429,7 +429,7 @@ def report_export(
     for line in summary(result):
         print(line, file=sys.stderr)
     if result.interrupted_by is not None:
-        done = f"interrupted: {result.ids_total_done:,} IDs done"
+        done = f"interrupted: {result.ids_total_done:,} {result.units} done"
         print(f"{done}; {resume_hint}", file=sys.stderr)
         return exit_code_for_signal(result.interrupted_by)
     return EXIT_FAILED_IDS if result.ids_failed else EXIT_OK

@@ -518,6 +518,7 @@ def summary(result: ExportResult) -> list[str]:
     ]
     if result.ids_failed:
         lines.append(
-            f"failed: {_count(result.ids_failed, 'ID')} listed in {failed_path(result.out)}"
+            f"failed: {_count(result.ids_failed, result.units[:-1])} listed in "
+            f"{failed_path(result.out)}"
         )
     return lines

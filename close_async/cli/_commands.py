@@ -480,8 +480,6 @@ async def subscriptions_changes(args: argparse.Namespace) -> int:
     """Print the changes to subscriptions since a checkpoint or a time, oldest first."""
     since = read_since(args.since)
     until = None if args.until is None else read_time(args.until, "--until")
-    if not args.interval > 0:
-        raise UsageError(f"--interval must be more than 0 seconds, not {args.interval}")
     async with client_from_args(args) as close:
         signum = await _stop_on_signals(
             run_changes(

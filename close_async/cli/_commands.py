@@ -133,7 +133,8 @@ def _fields(args: argparse.Namespace) -> frozenset[str] | None:
     try:
         return check_fields(names, SequenceSubscription)
     except ValueError as exc:
-        raise UsageError(f"--fields: {exc}".replace("fields: fields: ", "fields: ")) from None
+        # The library's message starts "fields: ", naming its argument: name the option.
+        raise UsageError(f"--fields: {str(exc).removeprefix('fields: ')}") from None
 
 
 @_runs

@@ -12,25 +12,14 @@ from close_async.testing import FakeClose, Fault
 
 from .conftest import (
     Ran,
-    StartFake,
     expected_ids,
     journal_ids,
     jsonl_records,
     lead_ids,
-    point_at,
     write_ids,
 )
 
 CLI = Callable[..., Ran]
-
-
-@pytest.fixture
-def big(fake_close_factory: StartFake, monkeypatch: pytest.MonkeyPatch) -> FakeClose:
-    """60 leads in 5 sequences, the first lead with 250 more subscriptions."""
-    fake = fake_close_factory(leads=60, sequences=5, seed=4)
-    fake.add_subscriptions(lead_id=fake.state.leads()[0].id, count=250)
-    point_at(monkeypatch, fake)
-    return fake
 
 
 def export(cli: CLI, out: Path, *args: str | Path) -> Ran:

@@ -299,9 +299,9 @@ def _add_changes_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--interval",
         metavar="SECONDS",
-        type=float,
+        type=_seconds,
         default=10.0,
-        help="with --follow: seconds between two reads (default 10)",
+        help="with --follow: seconds between two reads",
     )
     parser.add_argument("--format", choices=("jsonl",), default="jsonl", help="output format")
     parser.add_argument(

@@ -52,8 +52,13 @@ def read_since(text: str) -> str | datetime:
         return read_time(text, "--since")
     try:
         Checkpoint.decode(text, "--since")
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
+    except (TypeError, ValueError):
+        # The library's message tells a Python caller what to pass; say it in CLI terms.
+        raise UsageError(
+            "--since is not a checkpoint this release reads, nor an ISO 8601 time: pass the "
+            f"value of a {CHECKPOINT_LABEL}... line printed by `subscriptions changes`, "
+            "unchanged (or @FILE holding one), or a time such as 2024-05-01T00:00:00Z"
+        ) from None
     return text
 
 

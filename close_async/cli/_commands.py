@@ -133,7 +133,8 @@ def _fields(args: argparse.Namespace) -> frozenset[str] | None:
     try:
         return check_fields(names, SequenceSubscription)
     except ValueError as exc:
-        raise UsageError(f"--fields: {exc}".replace("fields: fields: ", "fields: ")) from None
+        # The library's message starts "fields: ", naming its argument: name the option.
+        raise UsageError(f"--fields: {str(exc).removeprefix('fields: ')}") from None
 
 
 @_runs
@@ -216,22 +217,32 @@ class ExportJob:
     fields: frozenset[str] | None = None
 
 
-def _strategy(job: ExportJob, writer: ExportWriter) -> Strategy:
+_WAYS: dict[str, str] = {PER_ID: "per ID", BY_SEQUENCE: "by sequence"}
+
+
+def _journaled_strategy(writer: ExportWriter) -> Strategy | None:
+    """How the export being resumed read, as its journal says: by sequence if its first
+    line says so (written before any sequence is done), per ID if it lists IDs; None when
+    it journaled nothing, so that a resume may read either way."""
+    if writer.read_by_sequence:
+        return BY_SEQUENCE
+    return PER_ID if writer.done else None
+
+
+def _strategy(job: ExportJob, resumed: Strategy | None) -> Strategy:
     """The strategy of a lead or contact export: as asked, else as the run it resumes did.
 
     Raise ``UsageError`` if it was asked to read otherwise than the run it resumes: the
     journal lists sequences for a read by sequence, IDs for a read per ID.
     """
     asked = job.strategy
-    earlier = writer.read_by_sequence if writer.done else None
-    if earlier is None:
+    if resumed is None:
         return asked or PER_ID
-    was: Strategy = BY_SEQUENCE if earlier else PER_ID
-    if asked in (None, AUTO, was):
-        return was
+    if asked in (None, AUTO, resumed):
+        return resumed
     raise UsageError(
-        f"{job.out} was exported {'by sequence' if earlier else 'per ID'} (see its journal); "
-        f"resume it with --strategy {was} or auto"
+        f"{job.out} was exported {_WAYS[resumed]} (see its journal); "
+        f"resume it with --strategy {resumed} or auto"
     )
 
 
@@ -243,11 +254,13 @@ async def _live_sequences_left(close: CloseClient, done: Collection[str]) -> lis
 async def _start(
     close: CloseClient,
     job: ExportJob,
+    strategy: Strategy | None,
     source: IdSource | None,
     writer: ExportWriter,
     **options: Any,
 ) -> FanOut[SequenceSubscription]:
-    """Start the run that reads what the job asks for, the way it asks (or resumes)."""
+    """Start the run that reads what the job asks for: sequences with ``list_all``, leads
+    or contacts with ``list_many`` and ``strategy``."""
     subs = close.sequence_subscriptions
     if job.kind == "sequence":
         if source is not None:
@@ -255,7 +268,7 @@ async def _start(
         if not writer.done:
             return subs.list_all(**options)
         return subs.list_all(await _live_sequences_left(close, writer.done), **options)
-    strategy = _strategy(job, writer)
+    assert strategy is not None
     assert source is not None
     ids: Iterable[str] = source
     skip: Collection[str] = ()
@@ -291,8 +304,10 @@ async def export(
     columns = subscription_columns(fields)
     writer = ExportWriter(job.out, fmt=job.format, field=field, resume=job.resume, columns=columns)
     writer.prepare()  # first: it reads the journal, and refuses an existing output
+    resumed = strategy = None
     if job.kind != "sequence":
-        _strategy(job, writer)  # a resume that would read otherwise fails now
+        resumed = _journaled_strategy(writer)
+        strategy = _strategy(job, resumed)  # a resume that would read otherwise fails now
     source = None if job.ids is None else IdSource(job.ids, done=writer.done)
     run: FanOut[SequenceSubscription] | None = None
     try:
@@ -304,32 +319,28 @@ async def export(
 
             def on_progress(progress: Progress) -> None:
                 bar(progress)
+                # Reported once the run has decided, before any ID is done: the journal's
+                # IDs will be sequences, say so.
+                if job.kind != "sequence" and progress.strategy == BY_SEQUENCE:
+                    writer.journal_by_sequence()
                 # A bad credential fails every ID alike: stop at the first, not after all.
                 if progress.ids_failed and isinstance(run_failures()[-1].error, _FATAL):
                     raise run_failures()[-1].error
-
-            def on_id_done(id_: str, count: int) -> None:
-                if job.kind != "sequence" and progress_of().strategy == BY_SEQUENCE:
-                    writer.journal_by_sequence()  # its IDs are sequences: say so, once
-                writer.id_done(id_, count)
 
             def run_failures() -> list[FailedID]:
                 assert run is not None
                 return run.failures
 
-            def progress_of() -> Progress:
-                assert run is not None
-                return run.progress
-
             run = await _start(
                 close,
                 job,
+                strategy,
                 source,
                 writer,
                 concurrency=job.concurrency,
                 on_error="continue",
                 on_progress=on_progress,
-                on_id_done=on_id_done,
+                on_id_done=writer.id_done,
                 fields=fields,
             )
             signum = await _stop_on_signals(_drain(run, writer))
@@ -344,6 +355,9 @@ async def export(
     ids_failed = writer.write_failures([*failures, *invalid])
     progress = run.progress
     by_sequence = progress.strategy == BY_SEQUENCE
+    reason = progress.strategy_reason
+    if resumed is not None and job.strategy != resumed:  # not asked: taken from the journal
+        reason = f"{_WAYS[resumed]}, as the export being resumed did (see its journal)"
     skipped = source.skipped if source is not None and not by_sequence else len(writer.done)
     return ExportResult(
         out=job.out,
@@ -362,7 +376,7 @@ async def export(
         interrupted_by=signum,
         relisted=writer.journal_ahead,
         units="sequences" if by_sequence else "IDs",
-        strategy_reason=progress.strategy_reason,
+        strategy_reason=reason,
         estimates={} if run.plan is None else dict(run.plan.estimates),
     )
 
@@ -416,7 +430,7 @@ def report_export(
     for line in summary(result):
         print(line, file=sys.stderr)
     if result.interrupted_by is not None:
-        done = f"interrupted: {result.ids_total_done:,} IDs done"
+        done = f"interrupted: {result.ids_total_done:,} {result.units} done"
         print(f"{done}; {resume_hint}", file=sys.stderr)
         return exit_code_for_signal(result.interrupted_by)
     return EXIT_FAILED_IDS if result.ids_failed else EXIT_OK
@@ -467,8 +481,6 @@ async def subscriptions_changes(args: argparse.Namespace) -> int:
     """Print the changes to subscriptions since a checkpoint or a time, oldest first."""
     since = read_since(args.since)
     until = None if args.until is None else read_time(args.until, "--until")
-    if not args.interval > 0:
-        raise UsageError(f"--interval must be more than 0 seconds, not {args.interval}")
     async with client_from_args(args) as close:
         signum = await _stop_on_signals(
             run_changes(

@@ -403,8 +403,11 @@ class ExportWriter:
         self._maybe_flush()
 
     def journal_by_sequence(self) -> None:
-        """Say in the journal (before its first ID) that this export reads by sequence."""
-        self._journal_header = JOURNAL_BY_SEQUENCE
+        """Say in the journal, at once, that this export reads by sequence: a resume must
+        read so too, even if the run stops before it journals a sequence."""
+        if not self._journal_header:
+            self._journal_header = JOURNAL_BY_SEQUENCE
+            self.flush()
 
     def id_done(self, id_: str, count: int = 0) -> None:
         """Journal an ID and its ``count`` of records (with the next flush, after its
@@ -430,9 +433,10 @@ class ExportWriter:
             self._records.clear()
             self._out.flush()
             os.fsync(self._out.fileno())
+        if self._journal_header and self._journal.tell() == 0:
+            self._journal.write(self._journal_header)
+            self._journal.flush()
         if self._ids:
-            if self._journal_header and self._journal.tell() == 0:
-                self._journal.write(self._journal_header)
             self._journal.write("".join(f"{id_}\t{count}\n" for id_, count in self._ids))
             self.journaled += len(self._ids)
             self._ids.clear()
@@ -514,6 +518,7 @@ def summary(result: ExportResult) -> list[str]:
     ]
     if result.ids_failed:
         lines.append(
-            f"failed: {_count(result.ids_failed, 'ID')} listed in {failed_path(result.out)}"
+            f"failed: {_count(result.ids_failed, result.units[:-1])} listed in "
+            f"{failed_path(result.out)}"
         )
     return lines

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 
+from .._event_errors import CheckpointExpiredError
 from .._exceptions import (
     APIConnectionError,
     APIError,
@@ -47,10 +48,19 @@ def _hint(exc: CloseError, *, base_url: str, listing: bool) -> str | None:
         return f"Check the network and the API root: {root}"
     if isinstance(exc, ResponseValidationError):
         return f"Check that the API root is Close's: {root}"
+    if isinstance(exc, CheckpointExpiredError):
+        return (
+            "Export everything again with `subscriptions export ... --checkpoint-out FILE`, "
+            "then read the changes with --since @FILE"
+        )
     return None
 
 
 def _without_library_advice(exc: CloseError, message: str) -> str:
+    if isinstance(exc, CheckpointExpiredError):
+        # Its first sentence says what cannot be read; the rest tells a Python caller what to
+        # call (list_all(), changes_checkpoint()).
+        return message.partition(". ")[0]
     hint = " ".join(getattr(type(exc), "hint", "").split()) if isinstance(exc, APIError) else ""
     if hint and message.endswith(hint):
         return message[: -len(hint)].rstrip(" .")

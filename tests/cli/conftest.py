@@ -45,6 +45,16 @@ def env(monkeypatch: pytest.MonkeyPatch, fake: FakeClose) -> FakeClose:
     return fake
 
 
+@pytest.fixture
+def big(fake_close_factory: StartFake, monkeypatch: pytest.MonkeyPatch) -> FakeClose:
+    """60 leads in 5 sequences, the first lead with 250 more subscriptions (three pages), the
+    CLI pointed at it."""
+    fake = fake_close_factory(leads=60, sequences=5, seed=4)
+    fake.add_subscriptions(lead_id=fake.state.leads()[0].id, count=250)
+    point_at(monkeypatch, fake)
+    return fake
+
+
 def point_at(monkeypatch: pytest.MonkeyPatch, fake: FakeClose) -> None:
     """Set CLOSE_API_KEY and CLOSE_BASE_URL for ``fake``."""
     monkeypatch.setenv("CLOSE_API_KEY", fake.api_key)

@@ -97,6 +97,8 @@ def test_version(cli: CLI) -> None:
         ["--timeout", "soon", "sequences", "list"],
         ["--max-retries", "-1", "sequences", "list"],
         ["demo", "--leads", "0"],
+        ["subscriptions", "changes", "--since", "2024-05-01T00:00:00Z", "--interval", "0"],
+        ["subscriptions", "changes", "--since", "2024-05-01T00:00:00Z", "--interval", "nan"],
     ],
 )
 def test_bad_arguments_are_usage_errors(cli: CLI, args: list[str]) -> None:

@@ -77,6 +77,7 @@ def test_changes_since_a_time_then_since_the_checkpoint(
         ("2024-05-01T00:00:00", "no timezone"),
         ("2024-13-01T00:00:00Z", "not an ISO 8601 time"),
         ("not-a-checkpoint", "not a checkpoint"),
+        ("cac1.damaged", "not a checkpoint"),
         ("@/nonexistent/checkpoint", "cannot read"),
     ],
 )
@@ -84,6 +85,7 @@ def test_a_bad_since_is_a_usage_error(cli: CLI, env: FakeClose, since: str, mess
     ran = cli("subscriptions", "changes", "--since", since)
     assert ran.code == 2
     assert message in ran.err
+    assert "changes()" not in ran.err  # advice for Python callers, not on the command line
     assert env.stats.requests == 0
 
 
@@ -92,6 +94,9 @@ def test_an_expired_checkpoint_says_to_read_everything_again(cli: CLI, env: Fake
     ran = cli("subscriptions", "changes", "--since", iso(since))
     assert ran.code == 3
     assert "30 days" in ran.err
+    assert "--checkpoint-out FILE`, then read the changes with --since @FILE" in ran.err
+    assert "Read everything again" not in ran.err  # the library's advice, for Python callers
+    assert ran.err.count("\n") == 1
     assert "Traceback" not in ran.err
 
 

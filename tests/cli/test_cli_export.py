@@ -17,26 +17,14 @@ from close_async.testing import FakeClose, Fault
 
 from .conftest import (
     Ran,
-    StartFake,
     expected_ids,
     journal_ids,
     jsonl_records,
     lead_ids,
-    point_at,
     write_ids,
 )
 
 CLI = Callable[..., Ran]
-
-
-@pytest.fixture
-def big(fake_close_factory: StartFake, monkeypatch: pytest.MonkeyPatch) -> FakeClose:
-    """A fake whose first lead has 250 subscriptions (three pages), the CLI pointed at it."""
-    fake = fake_close_factory(leads=60, sequences=5, seed=4)
-    first = fake.state.leads()[0].id
-    fake.add_subscriptions(lead_id=first, count=250)
-    point_at(monkeypatch, fake)
-    return fake
 
 
 def export(cli: CLI, ids: Path, out: Path, *args: str) -> Ran:

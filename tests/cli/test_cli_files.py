@@ -10,12 +10,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from close_async import Progress, SequenceSubscription
 from close_async._convert import structure
-from close_async.cli._commands import _stop_on_signals
+from close_async.cli._commands import _stop_on_signals, report_export
 from close_async.cli._errors import UsageError, exit_code_for_signal
 from close_async.cli._export import ExportResult, ExportWriter, IdSource, read_ids, summary
 from close_async.cli._formats import SUBSCRIPTION_COLUMNS, CsvEncoder, jsonl_line, table
@@ -271,7 +273,8 @@ def test_the_bar_never_reads_above_a_limit_that_was_kept(requests: int, elapsed:
     assert 0 < rate <= 100
 
 
-def test_summary_says_what_happened() -> None:
+def export_result(**changes: Any) -> ExportResult:
+    """What an export that resumed an earlier one did: some IDs failed, some skipped."""
     result = ExportResult(
         out=Path("subs.jsonl"),
         ids_done=10,
@@ -287,7 +290,11 @@ def test_summary_says_what_happened() -> None:
         rate_limit_wait=0.5,
         elapsed=2.0,
     )
-    text = "\n".join(summary(result))
+    return attrs.evolve(result, **changes)
+
+
+def test_summary_says_what_happened() -> None:
+    text = "\n".join(summary(export_result()))
     for part in (
         "IDs: 10 done, 2 failed, 5 skipped",
         "1,000 written (7 kept from the earlier run, 3 skipped as already written)",
@@ -296,6 +303,16 @@ def test_summary_says_what_happened() -> None:
         "2 IDs listed in subs.jsonl.failed",
     ):
         assert part in text
+
+
+def test_a_read_by_sequence_counts_sequences_when_interrupted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = export_result(units="sequences", interrupted_by=signal.SIGTERM)
+    assert report_export(result) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert "interrupted: 15 sequences done; run again with --resume" in err
+    assert "failed: 2 sequences listed in subs.jsonl.failed" in err
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

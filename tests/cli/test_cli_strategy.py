@@ -8,29 +8,18 @@ from pathlib import Path
 import pytest
 
 from close_async.cli._export import JOURNAL_BY_SEQUENCE
-from close_async.testing import FakeClose
+from close_async.testing import FakeClose, Fault
 
 from .conftest import (
     Ran,
-    StartFake,
     expected_ids,
     journal_ids,
     jsonl_records,
     lead_ids,
-    point_at,
     write_ids,
 )
 
 CLI = Callable[..., Ran]
-
-
-@pytest.fixture
-def big(fake_close_factory: StartFake, monkeypatch: pytest.MonkeyPatch) -> FakeClose:
-    """60 leads in 5 sequences, the first lead with 250 more subscriptions."""
-    fake = fake_close_factory(leads=60, sequences=5, seed=4)
-    fake.add_subscriptions(lead_id=fake.state.leads()[0].id, count=250)
-    point_at(monkeypatch, fake)
-    return fake
 
 
 def export(cli: CLI, out: Path, *args: str | Path) -> Ran:
@@ -144,6 +133,26 @@ def test_resume_of_a_read_by_sequence_reads_only_the_sequences_left(
     assert sorted(line for line in journal(out) if not line.startswith("#")) == sorted(
         sequence_ids(big)
     )
+
+
+def test_a_read_by_sequence_that_journaled_no_sequence_resumes_by_sequence(
+    cli: CLI, big: FakeClose, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big))
+    out = tmp_path / "subs.jsonl"
+    big.inject("GET", "sequence_subscription", [Fault.response(404)] * 100)
+    first = export(cli, out, "--lead-ids", ids, "--strategy", "by_sequence")
+    assert first.code == 1, first.err  # every sequence failed: none journaled
+    assert journal(out) == [JOURNAL_BY_SEQUENCE.strip()]  # but how it read is
+    big.clear_faults()
+    big.reset_stats()
+    # Resumed without --strategy, as the summary says to: by sequence again, not per lead.
+    ran = export(cli, out, "--lead-ids", ids, "--resume")
+    assert ran.code == 0, ran.err
+    assert {r["id"] for r in jsonl_records(out)} == expected_ids(big, lead_ids(big))
+    assert "sequences: 5 done, 0 failed" in ran.err
+    assert "read by sequence, as the export being resumed did" in ran.err
+    assert list_requests(big) < len(lead_ids(big))
 
 
 def test_resume_refuses_to_read_otherwise_than_the_export_it_finishes(

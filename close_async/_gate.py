@@ -24,7 +24,8 @@ No wait without end: a pause or a spent window is never held longer than the cli
 ``max_rate_limit_wait``. When Close asks for more (``reset=1e9``, say), the requests waiting
 in the group fail at once with ``RateLimitError``, and so does every request to the group
 for the next ``max_rate_limit_wait`` seconds; then one request is let through to ask again.
-A 429 that asks for no wait at all (``reset=0``) still pauses the group ``MIN_429_PAUSE``.
+A 429 that asks for no wait at all (``reset=0``) still pauses the group
+``_retry.MIN_RATE_LIMIT_WAIT``, the least wait of a 429's retry too.
 
 ``RateLimitGate`` is the interface; ``close_async.redis.RedisRateLimitGate`` keeps the same
 state in Redis, for many worker processes on one API key.
@@ -49,10 +50,10 @@ from ._exceptions import RateLimitError
 from ._groups import EndpointGroups
 from ._params import check_positive
 from ._ratelimit import RateLimitInfo
+from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = [
     "DEFAULT_MAX_WAIT",
-    "MIN_429_PAUSE",
     "GateSettings",
     "GroupSnapshot",
     "LocalRateLimitGate",
@@ -70,9 +71,6 @@ logger = logging.getLogger("close_async")
 #: The longest server-requested wait honoured unless the client says otherwise (the
 #: default of ``CloseClient(max_rate_limit_wait=...)``).
 DEFAULT_MAX_WAIT = 120.0
-#: The least pause after a 429, even one that asks for no wait (``reset=0``): the window is
-#: about to reset, and asking again at once would only earn another 429.
-MIN_429_PAUSE = 0.1
 
 
 @attrs.frozen
@@ -401,7 +399,7 @@ class LocalRateLimitGate:
             state.reset_at = min(state.reset_at, end)
 
     def _pause(self, state: _Group, wait: float, now: float) -> None:
-        wait = max(wait, MIN_429_PAUSE)
+        wait = max(wait, MIN_RATE_LIMIT_WAIT)
         if wait > self._max_wait:
             self._refuse(state, wait, now)
             return

@@ -54,7 +54,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 #: Gateway answers that say the request may have reached Close and its answer was lost.
 _GATEWAY_LOST = frozenset({502, 504})
-#: The shortest wait before retrying a 429, in seconds, whatever its reset says.
+#: The least wait after a 429, in seconds, even one that asks for none (``reset=0``): both
+#: the retry of the request (``retry_delay``) and the gate's pause of its endpoint group
+#: (``_gate``, ``redis``) wait at least this long. Asking again at once would be a busy loop
+#: against a window that Close has just called spent.
 MIN_RATE_LIMIT_WAIT = 0.1
 
 

@@ -70,7 +70,6 @@ from . import _redis_lua
 from ._exceptions import GateUnavailableError
 from ._gate import (
     DEFAULT_INITIAL_BURST,
-    MIN_429_PAUSE,
     GateSettings,
     GroupSnapshot,
     LocalRateLimitGate,
@@ -82,6 +81,7 @@ from ._gate import (
 )
 from ._groups import EndpointGroups
 from ._params import check_positive
+from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = ["RedisRateLimitGate"]
 
@@ -576,7 +576,7 @@ class _BoundGate:
             opt(obs.wait if obs else None),
             repr(1.0 + gate._jitter * gate._rand()),
             _us(self._max_wait),
-            _us(MIN_429_PAUSE),
+            _us(MIN_RATE_LIMIT_WAIT),
             _us(_DEFAULT_WINDOW),
             _us(_DEFAULT_429_WAIT),
             _STATE_TTL_MS,

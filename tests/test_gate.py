@@ -24,7 +24,8 @@ from close_async import (
     RateLimitGate,
     RateLimitInfo,
 )
-from close_async._gate import DEFAULT_INITIAL_BURST, MIN_429_PAUSE
+from close_async._gate import DEFAULT_INITIAL_BURST
+from close_async._retry import MIN_RATE_LIMIT_WAIT
 from close_async.testing import FakeClose, Fault
 
 from ._virtual_time import run_virtual
@@ -202,9 +203,9 @@ async def test_a_429_asking_for_no_wait_still_pauses_a_little() -> None:
     gate = LocalRateLimitGate(pause_jitter=0.0)
     token = await gate.acquire(GROUP)
     await gate.release(GROUP, token, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
-    assert gate.snapshot(GROUP).paused_for == MIN_429_PAUSE
+    assert gate.snapshot(GROUP).paused_for == MIN_RATE_LIMIT_WAIT
     await gate.acquire(GROUP)
-    assert now() == MIN_429_PAUSE
+    assert now() == MIN_RATE_LIMIT_WAIT
 
 
 @virtual

@@ -37,7 +37,7 @@ from close_async import (
     RateLimitInfo,
     SyncCloseClient,
 )
-from close_async._gate import MIN_429_PAUSE
+from close_async._retry import MIN_RATE_LIMIT_WAIT
 from close_async.redis import RedisRateLimitGate, _Grant, _StoreDown
 from close_async.testing import FakeClose
 from close_async.testing._redis_server import RedisServer
@@ -257,7 +257,7 @@ async def test_a_429_with_reset_0_still_pauses_a_little(gates: Gates) -> None:
     clock = Clock()
     gate = bind(gates(clock=clock, pause_jitter=0.0))
     await answer(gate, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
-    assert (await gate.snapshot(GROUP)).paused_for == pytest.approx(MIN_429_PAUSE)
+    assert (await gate.snapshot(GROUP)).paused_for == pytest.approx(MIN_RATE_LIMIT_WAIT)
 
 
 async def test_a_wait_longer_than_allowed_fails_every_waiting_request_at_once(

@@ -46,6 +46,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._defaults import DEFAULT_MAX_RATE_LIMIT_WAIT
 from ._exceptions import RateLimitError
 from ._groups import EndpointGroups
 from ._params import check_positive
@@ -53,7 +54,6 @@ from ._ratelimit import RateLimitInfo
 from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = [
-    "DEFAULT_MAX_WAIT",
     "GateSettings",
     "GroupSnapshot",
     "LocalRateLimitGate",
@@ -67,10 +67,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("close_async")
-
-#: The longest server-requested wait honoured unless the client says otherwise (the
-#: default of ``CloseClient(max_rate_limit_wait=...)``).
-DEFAULT_MAX_WAIT = 120.0
 
 
 @attrs.frozen
@@ -125,7 +121,7 @@ class GateSettings:
     """
 
     credential_digest: bytes = attrs.field(repr=False)
-    max_wait: float = DEFAULT_MAX_WAIT
+    max_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
 
 
 def client_gate(gate: RateLimitGate | None, authorization: str, max_wait: float) -> RateLimitGate:
@@ -264,7 +260,7 @@ class LocalRateLimitGate:
         # Shared by the views bind_client() makes: one state per (credential, group).
         self._groups: dict[tuple[bytes, str], _Group] = {}
         self._credential = b""
-        self._max_wait = DEFAULT_MAX_WAIT
+        self._max_wait = DEFAULT_MAX_RATE_LIMIT_WAIT
 
     def bind_client(self, settings: GateSettings) -> LocalRateLimitGate:
         """A view of this gate for one client: the same state, that client's settings."""

@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import attrs
 
+from ._defaults import DEFAULT_MAX_RATE_LIMIT_WAIT, DEFAULT_MAX_RETRIES
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -66,10 +67,10 @@ class RetryPolicy:
     """How hard to try: the number of retries after the first attempt, the backoff, and the
     longest server-requested wait we honour before giving up with RateLimitError."""
 
-    max_retries: int = 5
+    max_retries: int = DEFAULT_MAX_RETRIES
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
-    max_rate_limit_wait: float = 120.0
+    max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
     #: Extra wait after a rate-limit reset, as a fraction of it (spreads the retries).
     rate_limit_jitter: float = 0.1
 

@@ -37,7 +37,6 @@ import asyncio
 import copy
 import hashlib
 import logging
-import math
 import random
 import time
 from collections import deque
@@ -49,7 +48,7 @@ import attrs
 from ._defaults import DEFAULT_MAX_RATE_LIMIT_WAIT
 from ._exceptions import RateLimitError
 from ._groups import EndpointGroups
-from ._params import check_positive
+from ._params import check_number, check_positive
 from ._ratelimit import RateLimitInfo
 from ._retry import MIN_RATE_LIMIT_WAIT
 
@@ -59,8 +58,6 @@ __all__ = [
     "LocalRateLimitGate",
     "Observation",
     "RateLimitGate",
-    "check_fraction",
-    "check_seconds",
     "client_gate",
     "unbind_client",
     "refused_error",
@@ -139,24 +136,6 @@ async def unbind_client(gate: RateLimitGate) -> None:
     unbind = getattr(gate, "unbind_client", None)
     if unbind is not None:
         await unbind()
-
-
-def check_seconds(value: object, name: str, *, positive: bool = False) -> float:
-    """Check a duration argument: a finite number of seconds, >= 0 (or > 0)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be seconds (a number), not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
-    return float(value)
-
-
-def check_fraction(value: object, name: str) -> float:
-    """Check a share such as a jitter: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return float(value)
 
 
 def _seconds(value: float) -> str:
@@ -253,7 +232,7 @@ class LocalRateLimitGate:
             endpoint_groups: which endpoints share a budget (see ``EndpointGroups``).
         """
         self._initial_burst = check_positive(initial_burst, "initial_burst")
-        self._pause_jitter = check_fraction(pause_jitter, "pause_jitter")
+        self._pause_jitter = check_number(pause_jitter, "pause_jitter")
         self._clock = clock
         self._rand = rand
         self._grouping = EndpointGroups.of(endpoint_groups)

@@ -23,7 +23,6 @@ The rules (docs/errors-and-retries.md says the same for users):
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 
@@ -39,12 +38,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._params import check_number, check_seconds
 
 __all__ = [
     "MIN_RATE_LIMIT_WAIT",
     "RetryPolicy",
     "answer_lost",
-    "check_seconds",
     "done_after_lost_answer",
     "is_idempotent",
     "retry_delay",
@@ -82,17 +81,9 @@ class RetryPolicy:
             raise TypeError(f"max_retries must be an int, not {type(retries).__name__}")
         if retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, not {retries!r}")
-        for name in ("backoff_base", "backoff_cap", "max_rate_limit_wait", "rate_limit_jitter"):
+        for name in ("backoff_base", "backoff_cap", "max_rate_limit_wait"):
             check_seconds(getattr(self, name), name)
-
-
-def check_seconds(value: object, name: str) -> float:
-    """Check a duration setting: a real, finite number >= 0 (not a bool, not NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not 0 <= value < math.inf:  # False for NaN too
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
-    return float(value)
+        check_number(self.rate_limit_jitter, "rate_limit_jitter")
 
 
 def is_idempotent(method: str) -> bool:

@@ -75,12 +75,10 @@ from ._gate import (
     LocalRateLimitGate,
     Observation,
     RateLimitGate,
-    check_fraction,
-    check_seconds,
     refused_error,
 )
 from ._groups import EndpointGroups
-from ._params import check_positive
+from ._params import check_number, check_positive, check_seconds
 from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = ["RedisRateLimitGate"]
@@ -222,12 +220,12 @@ class RedisRateLimitGate:
             raise TypeError(f"hash_secret must be str or bytes, not {type(hash_secret).__name__}")
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ValueError("key_prefix must be a non-empty string")
-        self._factor = check_seconds(organization_factor, "organization_factor", positive=True)
+        self._factor = check_number(organization_factor, "organization_factor", positive=True)
         self._lease = check_seconds(lease_seconds, "lease_seconds", positive=True)
         self._poll = check_seconds(poll_interval, "poll_interval", positive=True)
         self._recheck = check_seconds(recheck_seconds, "recheck_seconds")
         self._burst = check_positive(initial_burst, "initial_burst")
-        self._jitter = check_fraction(pause_jitter, "pause_jitter")
+        self._jitter = check_number(pause_jitter, "pause_jitter")
         timeout = check_seconds(socket_timeout, "socket_timeout", positive=True)
         self._grouping = EndpointGroups.of(endpoint_groups)
         self._secret = hash_secret or _DEFAULT_HASH_SECRET

@@ -178,10 +178,10 @@ DEFAULT_INITIAL_BURST = 10
 # The least difference between two answers' window ends (each "time received + reset") that
 # can tell two windows apart, however short the windows.
 _MIN_TOLERANCE = 0.01
-# When the server gives remaining but no reset, assume the window is this long.
-_DEFAULT_WINDOW = 1.0
-# When a 429 comes with no wait at all, pause this long.
-_DEFAULT_429_WAIT = 1.0
+#: When the server gives remaining but no reset, assume the window is this long.
+DEFAULT_WINDOW = 1.0
+#: When a 429 does not say how long to wait (no reset, no Retry-After), pause this long.
+DEFAULT_429_WAIT = 1.0
 
 
 @attrs.define
@@ -326,7 +326,7 @@ class LocalRateLimitGate:
             return True
         if state.reset_at is None and state.inflight == 0:
             # Spent, nothing in flight to tell us when the window ends: assume a default.
-            state.reset_at = now + _DEFAULT_WINDOW
+            state.reset_at = now + DEFAULT_WINDOW
         return False
 
     def _roll_over(self, state: _Group) -> None:
@@ -340,7 +340,7 @@ class LocalRateLimitGate:
         state.known = True
         info = obs.info
         if obs.status == 429:
-            self._pause(state, obs.wait if obs.wait is not None else _DEFAULT_429_WAIT, now)
+            self._pause(state, obs.wait if obs.wait is not None else DEFAULT_429_WAIT, now)
             if info is not None and info.limit is not None:
                 state.limit = info.limit
             return
@@ -353,7 +353,7 @@ class LocalRateLimitGate:
         # No reset in the header: the answer's RateLimit-Reset or Retry-After, if it had one.
         reset = info.reset if info.reset is not None else obs.wait
         if reset is None:
-            reset = _DEFAULT_WINDOW
+            reset = DEFAULT_WINDOW
         if reset > self._max_wait:
             if info.remaining <= 0:  # spent until longer than we may wait
                 self._refuse(state, reset, now)

@@ -69,7 +69,9 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 from . import _redis_lua
 from ._exceptions import GateUnavailableError
 from ._gate import (
+    DEFAULT_429_WAIT,
     DEFAULT_INITIAL_BURST,
+    DEFAULT_WINDOW,
     GateSettings,
     GroupSnapshot,
     LocalRateLimitGate,
@@ -87,9 +89,6 @@ logger = logging.getLogger("close_async")
 
 OnUnavailable = Literal["local", "raise"]
 
-# The same defaults as the in-process gate's (see _gate.py).
-_DEFAULT_WINDOW = 1.0
-_DEFAULT_429_WAIT = 1.0
 # The shortest a queue sleeps before asking Redis again.
 _MIN_SLEEP = 0.001
 # Idle state disappears from Redis after this long (a fresh start costs one first burst).
@@ -488,7 +487,7 @@ class _BoundGate:
             gate._now_arg(),
             _us(gate._lease),
             gate._burst,
-            _us(_DEFAULT_WINDOW),
+            _us(DEFAULT_WINDOW),
             _STATE_TTL_MS,
             self._factor_arg(),
             *tokens,
@@ -575,8 +574,8 @@ class _BoundGate:
             repr(1.0 + gate._jitter * gate._rand()),
             _us(self._max_wait),
             _us(MIN_RATE_LIMIT_WAIT),
-            _us(_DEFAULT_WINDOW),
-            _us(_DEFAULT_429_WAIT),
+            _us(DEFAULT_WINDOW),
+            _us(DEFAULT_429_WAIT),
             _STATE_TTL_MS,
             self._factor_arg(),
             repr(time.monotonic() - token.admitted),

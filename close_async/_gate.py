@@ -270,12 +270,14 @@ class LocalRateLimitGate:
         Raises RateLimitError when Close asked for a longer wait than ``max_wait`` allows.
         """
         state = self._group(group)
-        now = self._now()
-        if now < state.refused_until:
-            raise refused_error(group, state.asked, state.refused_until - now, self._max_wait)
         if not state.waiters and self._admissible(state):
             state.inflight += 1
             return None  # this gate needs no token; a shared one may
+        # A refused group is paused at least as long (_refuse), so the fast path above
+        # never admits into one, and the usual request reads the clock only once.
+        now = self._now()
+        if now < state.refused_until:
+            raise refused_error(group, state.asked, state.refused_until - now, self._max_wait)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         state.waiters.append((future, group))
         self._wake(state)

@@ -59,8 +59,9 @@ __all__ = [
     "Observation",
     "RateLimitGate",
     "client_gate",
-    "unbind_client",
+    "log_refusal",
     "refused_error",
+    "unbind_client",
 ]
 
 logger = logging.getLogger("close_async")
@@ -155,6 +156,18 @@ def refused_error(endpoint: str, asked: float, left: float, max_wait: float) -> 
         method=method,
         path=path,
         retry_after=asked,
+    )
+
+
+def log_refusal(group: str, asked: float, max_wait: float) -> None:
+    """Log that Close asked for a longer wait than allowed, so the group is refused."""
+    logger.warning(
+        "Rate limited on %s: Close asked for a wait of %s s, longer than max_rate_limit_wait "
+        "(%s s); requests to the group fail for %s s",
+        group,
+        _seconds(asked),
+        _seconds(max_wait),
+        _seconds(max_wait),
     )
 
 
@@ -394,14 +407,7 @@ class LocalRateLimitGate:
     def _refuse(self, state: _Group, asked: float, now: float) -> None:
         """Close asked for a wait longer than allowed: fail the group's requests for a while."""
         until = now + self._max_wait
-        logger.warning(
-            "Rate limited on %s: Close asked for a wait of %s s, longer than "
-            "max_rate_limit_wait (%s s); requests to the group fail for %s s",
-            state.name,
-            _seconds(asked),
-            _seconds(self._max_wait),
-            _seconds(self._max_wait),
-        )
+        log_refusal(state.name, asked, self._max_wait)
         state.refused_until = max(state.refused_until, until)
         state.asked = asked
         self._close_window(state, max(until, state.paused_until), now)

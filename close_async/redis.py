@@ -77,6 +77,7 @@ from ._gate import (
     LocalRateLimitGate,
     Observation,
     RateLimitGate,
+    log_refusal,
     refused_error,
 )
 from ._groups import EndpointGroups
@@ -599,14 +600,7 @@ class _BoundGate:
                 self._gate._organization,
             )
         elif event == "2":
-            logger.warning(
-                "Rate limited on %s: Close asked for a wait of %.0f s, longer than "
-                "max_rate_limit_wait (%.0f s); requests to the group fail for %.0f s",
-                group,
-                seconds,
-                self._max_wait,
-                self._max_wait,
-            )
+            log_refusal(group, seconds, self._max_wait)
             queue = self._queues.get(group)
             for future, waiter in queue.waiters if queue is not None else ():
                 if not future.done():

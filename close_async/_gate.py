@@ -212,6 +212,7 @@ class _Group:
     paused_until: float = 0.0
     refused_until: float = 0.0  # requests fail at once until then ...
     asked: float = 0.0  # ... because Close asked for this long a wait
+    probe: bool = False  # after a refusal: one request at a time until an answer comes
     # Each waiter with the endpoint it asked for (for the error if the group is refused).
     waiters: deque[tuple[asyncio.Future[None], str]] = attrs.field(factory=deque)
     timer: asyncio.TimerHandle | None = None
@@ -333,6 +334,8 @@ class LocalRateLimitGate:
             return False
         if state.reset_at is not None and now >= state.reset_at:
             self._roll_over(state)
+        if state.probe:
+            return state.inflight == 0
         if not state.known:
             return state.inflight < self._initial_burst  # until the first answer
         if state.remaining is None:
@@ -353,6 +356,7 @@ class LocalRateLimitGate:
     def _observe(self, state: _Group, obs: Observation) -> None:
         now = self._now()
         state.known = True
+        state.probe = False
         info = obs.info
         if obs.status == 429:
             self._pause(state, obs.wait if obs.wait is not None else DEFAULT_429_WAIT, now)
@@ -410,6 +414,7 @@ class LocalRateLimitGate:
         log_refusal(state.name, asked, self._max_wait)
         state.refused_until = max(state.refused_until, until)
         state.asked = asked
+        state.probe = True
         self._close_window(state, max(until, state.paused_until), now)
         self._fail_waiters(state, now)
 

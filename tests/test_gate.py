@@ -275,6 +275,24 @@ async def test_after_a_refusal_the_group_asks_again_once_the_longest_wait_is_ove
 
 
 @virtual
+async def test_after_a_refusal_one_request_asks_close_before_any_other_goes() -> None:
+    gate = bound(LocalRateLimitGate(), max_wait=120)
+    token = await gate.acquire(GROUP)
+    await gate.release(GROUP, token, Observation(200, RateLimitInfo(20, 0, 1e9), 1e9))
+    await asyncio.sleep(120)
+    probe = await gate.acquire(GROUP)
+    others = [asyncio.ensure_future(gate.acquire(GROUP)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(other.done() for other in others)  # not a window's worth at once
+    await gate.release(GROUP, probe, None)  # no answer came: the next one asks instead
+    await asyncio.sleep(0)
+    assert [other.done() for other in others] == [True, False, False]
+    await gate.release(GROUP, others[0].result(), Observation(200, RateLimitInfo(20, 19, 1), 1))
+    await asyncio.gather(*others)  # Close answered: the window's room is known again
+    assert now() == 120
+
+
+@virtual
 async def test_a_far_reset_with_room_left_is_capped_not_refused() -> None:
     gate = bound(LocalRateLimitGate(), max_wait=30)
     token = await gate.acquire(GROUP)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ._defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RATE_LIMIT_WAIT,
     DEFAULT_MAX_RETRIES,
     ENV_API_KEY,
     ENV_BASE_URL,
@@ -146,7 +147,7 @@ class CloseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         session: aiohttp.ClientSession | None = None,
-        max_rate_limit_wait: float = 120.0,
+        max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
         prefetch: int = DEFAULT_PREFETCH,

@@ -13,6 +13,7 @@ __all__ = [
     "BY_SEQUENCE",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_RATE_LIMIT_WAIT",
     "DEFAULT_MAX_RETRIES",
     "ENV_API_KEY",
     "ENV_BASE_URL",
@@ -26,6 +27,9 @@ DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
 DEFAULT_MAX_CONCURRENCY = 32
 #: Retries after the first attempt of a request, unless ``max_retries`` says otherwise.
 DEFAULT_MAX_RETRIES = 5
+#: The longest server-requested wait honoured (a 429's, a 5xx's ``Retry-After``, a spent
+#: window's), in seconds, unless ``max_rate_limit_wait`` says otherwise.
+DEFAULT_MAX_RATE_LIMIT_WAIT = 120.0
 ENV_API_KEY = "CLOSE_API_KEY"
 ENV_BASE_URL = "CLOSE_BASE_URL"
 

@@ -24,7 +24,8 @@ No wait without end: a pause or a spent window is never held longer than the cli
 ``max_rate_limit_wait``. When Close asks for more (``reset=1e9``, say), the requests waiting
 in the group fail at once with ``RateLimitError``, and so does every request to the group
 for the next ``max_rate_limit_wait`` seconds; then one request is let through to ask again.
-A 429 that asks for no wait at all (``reset=0``) still pauses the group ``MIN_429_PAUSE``.
+A 429 that asks for no wait at all (``reset=0``) still pauses the group
+``_retry.MIN_RATE_LIMIT_WAIT``, the least wait of a 429's retry too.
 
 ``RateLimitGate`` is the interface; ``close_async.redis.RedisRateLimitGate`` keeps the same
 state in Redis, for many worker processes on one API key.
@@ -36,7 +37,6 @@ import asyncio
 import copy
 import hashlib
 import logging
-import math
 import random
 import time
 from collections import deque
@@ -45,34 +45,26 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from ._defaults import DEFAULT_MAX_RATE_LIMIT_WAIT
 from ._exceptions import RateLimitError
 from ._groups import EndpointGroups
-from ._params import check_positive
+from ._params import check_number, check_positive
 from ._ratelimit import RateLimitInfo
+from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = [
-    "DEFAULT_MAX_WAIT",
-    "MIN_429_PAUSE",
     "GateSettings",
     "GroupSnapshot",
     "LocalRateLimitGate",
     "Observation",
     "RateLimitGate",
-    "check_fraction",
-    "check_seconds",
     "client_gate",
-    "unbind_client",
+    "log_refusal",
     "refused_error",
+    "unbind_client",
 ]
 
 logger = logging.getLogger("close_async")
-
-#: The longest server-requested wait honoured unless the client says otherwise (the
-#: default of ``CloseClient(max_rate_limit_wait=...)``).
-DEFAULT_MAX_WAIT = 120.0
-#: The least pause after a 429, even one that asks for no wait (``reset=0``): the window is
-#: about to reset, and asking again at once would only earn another 429.
-MIN_429_PAUSE = 0.1
 
 
 @attrs.frozen
@@ -127,7 +119,7 @@ class GateSettings:
     """
 
     credential_digest: bytes = attrs.field(repr=False)
-    max_wait: float = DEFAULT_MAX_WAIT
+    max_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
 
 
 def client_gate(gate: RateLimitGate | None, authorization: str, max_wait: float) -> RateLimitGate:
@@ -147,24 +139,6 @@ async def unbind_client(gate: RateLimitGate) -> None:
         await unbind()
 
 
-def check_seconds(value: object, name: str, *, positive: bool = False) -> float:
-    """Check a duration argument: a finite number of seconds, >= 0 (or > 0)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be seconds (a number), not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be a finite number of seconds > 0, not {value!r}")
-    return float(value)
-
-
-def check_fraction(value: object, name: str) -> float:
-    """Check a share such as a jitter: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return float(value)
-
-
 def _seconds(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.3g}"
 
@@ -182,6 +156,18 @@ def refused_error(endpoint: str, asked: float, left: float, max_wait: float) -> 
         method=method,
         path=path,
         retry_after=asked,
+    )
+
+
+def log_refusal(group: str, asked: float, max_wait: float) -> None:
+    """Log that Close asked for a longer wait than allowed, so the group is refused."""
+    logger.warning(
+        "Rate limited on %s: Close asked for a wait of %s s, longer than max_rate_limit_wait "
+        "(%s s); requests to the group fail for %s s",
+        group,
+        _seconds(asked),
+        _seconds(max_wait),
+        _seconds(max_wait),
     )
 
 
@@ -205,10 +191,10 @@ DEFAULT_INITIAL_BURST = 10
 # The least difference between two answers' window ends (each "time received + reset") that
 # can tell two windows apart, however short the windows.
 _MIN_TOLERANCE = 0.01
-# When the server gives remaining but no reset, assume the window is this long.
-_DEFAULT_WINDOW = 1.0
-# When a 429 comes with no wait at all, pause this long.
-_DEFAULT_429_WAIT = 1.0
+#: When the server gives remaining but no reset, assume the window is this long.
+DEFAULT_WINDOW = 1.0
+#: When a 429 does not say how long to wait (no reset, no Retry-After), pause this long.
+DEFAULT_429_WAIT = 1.0
 
 
 @attrs.define
@@ -226,6 +212,7 @@ class _Group:
     paused_until: float = 0.0
     refused_until: float = 0.0  # requests fail at once until then ...
     asked: float = 0.0  # ... because Close asked for this long a wait
+    probe: bool = False  # after a refusal: one request at a time until an answer comes
     # Each waiter with the endpoint it asked for (for the error if the group is refused).
     waiters: deque[tuple[asyncio.Future[None], str]] = attrs.field(factory=deque)
     timer: asyncio.TimerHandle | None = None
@@ -259,14 +246,14 @@ class LocalRateLimitGate:
             endpoint_groups: which endpoints share a budget (see ``EndpointGroups``).
         """
         self._initial_burst = check_positive(initial_burst, "initial_burst")
-        self._pause_jitter = check_fraction(pause_jitter, "pause_jitter")
+        self._pause_jitter = check_number(pause_jitter, "pause_jitter")
         self._clock = clock
         self._rand = rand
         self._grouping = EndpointGroups.of(endpoint_groups)
         # Shared by the views bind_client() makes: one state per (credential, group).
         self._groups: dict[tuple[bytes, str], _Group] = {}
         self._credential = b""
-        self._max_wait = DEFAULT_MAX_WAIT
+        self._max_wait = DEFAULT_MAX_RATE_LIMIT_WAIT
 
     def bind_client(self, settings: GateSettings) -> LocalRateLimitGate:
         """A view of this gate for one client: the same state, that client's settings."""
@@ -297,12 +284,14 @@ class LocalRateLimitGate:
         Raises RateLimitError when Close asked for a longer wait than ``max_wait`` allows.
         """
         state = self._group(group)
-        now = self._now()
-        if now < state.refused_until:
-            raise refused_error(group, state.asked, state.refused_until - now, self._max_wait)
         if not state.waiters and self._admissible(state):
             state.inflight += 1
             return None  # this gate needs no token; a shared one may
+        # A refused group is paused at least as long (_refuse), so the fast path above
+        # never admits into one, and the usual request reads the clock only once.
+        now = self._now()
+        if now < state.refused_until:
+            raise refused_error(group, state.asked, state.refused_until - now, self._max_wait)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         state.waiters.append((future, group))
         self._wake(state)
@@ -345,6 +334,8 @@ class LocalRateLimitGate:
             return False
         if state.reset_at is not None and now >= state.reset_at:
             self._roll_over(state)
+        if state.probe:
+            return state.inflight == 0
         if not state.known:
             return state.inflight < self._initial_burst  # until the first answer
         if state.remaining is None:
@@ -353,7 +344,7 @@ class LocalRateLimitGate:
             return True
         if state.reset_at is None and state.inflight == 0:
             # Spent, nothing in flight to tell us when the window ends: assume a default.
-            state.reset_at = now + _DEFAULT_WINDOW
+            state.reset_at = now + DEFAULT_WINDOW
         return False
 
     def _roll_over(self, state: _Group) -> None:
@@ -365,9 +356,10 @@ class LocalRateLimitGate:
     def _observe(self, state: _Group, obs: Observation) -> None:
         now = self._now()
         state.known = True
+        state.probe = False
         info = obs.info
         if obs.status == 429:
-            self._pause(state, obs.wait if obs.wait is not None else _DEFAULT_429_WAIT, now)
+            self._pause(state, obs.wait if obs.wait is not None else DEFAULT_429_WAIT, now)
             if info is not None and info.limit is not None:
                 state.limit = info.limit
             return
@@ -380,7 +372,7 @@ class LocalRateLimitGate:
         # No reset in the header: the answer's RateLimit-Reset or Retry-After, if it had one.
         reset = info.reset if info.reset is not None else obs.wait
         if reset is None:
-            reset = _DEFAULT_WINDOW
+            reset = DEFAULT_WINDOW
         if reset > self._max_wait:
             if info.remaining <= 0:  # spent until longer than we may wait
                 self._refuse(state, reset, now)
@@ -401,7 +393,7 @@ class LocalRateLimitGate:
             state.reset_at = min(state.reset_at, end)
 
     def _pause(self, state: _Group, wait: float, now: float) -> None:
-        wait = max(wait, MIN_429_PAUSE)
+        wait = max(wait, MIN_RATE_LIMIT_WAIT)
         if wait > self._max_wait:
             self._refuse(state, wait, now)
             return
@@ -419,16 +411,10 @@ class LocalRateLimitGate:
     def _refuse(self, state: _Group, asked: float, now: float) -> None:
         """Close asked for a wait longer than allowed: fail the group's requests for a while."""
         until = now + self._max_wait
-        logger.warning(
-            "Rate limited on %s: Close asked for a wait of %s s, longer than "
-            "max_rate_limit_wait (%s s); requests to the group fail for %s s",
-            state.name,
-            _seconds(asked),
-            _seconds(self._max_wait),
-            _seconds(self._max_wait),
-        )
+        log_refusal(state.name, asked, self._max_wait)
         state.refused_until = max(state.refused_until, until)
         state.asked = asked
+        state.probe = True
         self._close_window(state, max(until, state.paused_until), now)
         self._fail_waiters(state, now)
 

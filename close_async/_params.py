@@ -7,6 +7,7 @@ wrong value) that names the argument, so a bad call never costs a request.
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, TypeAlias, TypeVar
@@ -17,8 +18,10 @@ __all__ = [
     "build_body",
     "check_id",
     "check_limit",
+    "check_number",
     "check_page_size",
     "check_positive",
+    "check_seconds",
     "check_str_list",
     "check_text",
     "list_filters",
@@ -103,6 +106,22 @@ def check_positive(value: object, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1, not {value}")
     return value
+
+
+def check_number(value: object, name: str, *, positive: bool = False, unit: str = "") -> float:
+    """Check a real-number setting (a jitter, a factor): finite and >= 0 (> 0 when
+    ``positive``), not a bool, not NaN; ``unit`` says what it counts (``" of seconds"``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number{unit}, not {type(value).__name__}")
+    if not 0 <= value < math.inf or (positive and value == 0):  # False for NaN too
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be a finite number{unit} {bound}, not {value!r}")
+    return float(value)
+
+
+def check_seconds(value: object, name: str, *, positive: bool = False) -> float:
+    """Check a duration setting: a finite number of seconds >= 0 (> 0 when ``positive``)."""
+    return check_number(value, name, positive=positive, unit=" of seconds")
 
 
 def list_filters(**filters: object) -> dict[str, str]:

@@ -9,7 +9,8 @@ Per (API key, endpoint group), under keys made from a keyed hash of the key (``r
 
 - ``<state>``, a hash: ``known`` (an answer came back), ``limit``, ``remaining`` (absent:
   no limit reported), ``reset_at``, ``prev_reset``, ``window`` (the longest reset seen),
-  ``paused_until``, ``refused_until`` and ``asked`` (a wait longer than allowed, refused);
+  ``paused_until``, ``refused_until`` and ``asked`` (a wait longer than allowed, refused),
+  ``probe`` (after a refusal: one request at a time until an answer comes);
 - ``<leases>``, a sorted set: one member per request in flight, scored by when its lease
   expires. A process renews its leases while their requests run; a process killed with
   SIGKILL stops renewing, and its leases drop out when they expire.
@@ -57,7 +58,7 @@ local state, leases = KEYS[1], KEYS[2]
 local org = factor > 0
 
 local f = redis.call('HMGET', state, 'known', 'limit', 'remaining', 'reset_at',
-                     'paused_until', 'refused_until', 'asked')
+                     'paused_until', 'refused_until', 'asked', 'probe')
 local known, limit, remaining = f[1] == '1', tonumber(f[2]), tonumber(f[3])
 local reset_at, paused_until = tonumber(f[4]), tonumber(f[5]) or 0
 local refused_until = tonumber(f[6]) or 0
@@ -79,7 +80,8 @@ end
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', num(now))
 local inflight = redis.call('ZCARD', leases)
 local room
-if not known then room = burst - inflight
+if f[8] then room = 1 - inflight
+elseif not known then room = burst - inflight
 elseif remaining == nil then room = wanted
 else room = remaining - inflight end
 if known and remaining ~= nil and room <= 0 and reset_at == nil and inflight == 0 then
@@ -145,6 +147,7 @@ end
 expire(ttl)
 if not answered then return {'0', ''} end
 redis.call('HSET', state, 'known', '1')
+redis.call('HDEL', state, 'probe')
 
 local f = redis.call('HMGET', state, 'limit', 'remaining', 'reset_at', 'prev_reset', 'window',
                      'paused_until', 'refused_until')
@@ -165,7 +168,7 @@ end
 local function refuse(asked)
   local until_ = now + max_wait
   redis.call('HSET', state, 'refused_until', num(math.max(refused_until, until_)),
-             'asked', num(asked / 1000000))
+             'asked', num(asked / 1000000), 'probe', '1')
   close_window(math.max(until_, paused_until))
   return {'2', num(asked)}
 end

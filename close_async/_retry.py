@@ -23,12 +23,12 @@ The rules (docs/errors-and-retries.md says the same for users):
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 
 import attrs
 
+from ._defaults import DEFAULT_MAX_RATE_LIMIT_WAIT, DEFAULT_MAX_RETRIES
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -38,12 +38,12 @@ from ._exceptions import (
     RateLimitError,
     ServerError,
 )
+from ._params import check_number, check_seconds
 
 __all__ = [
     "MIN_RATE_LIMIT_WAIT",
     "RetryPolicy",
     "answer_lost",
-    "check_seconds",
     "done_after_lost_answer",
     "is_idempotent",
     "retry_delay",
@@ -54,7 +54,10 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRYABLE_STATUS = frozenset({502, 503, 504})
 #: Gateway answers that say the request may have reached Close and its answer was lost.
 _GATEWAY_LOST = frozenset({502, 504})
-#: The shortest wait before retrying a 429, in seconds, whatever its reset says.
+#: The least wait after a 429, in seconds, even one that asks for none (``reset=0``): both
+#: the retry of the request (``retry_delay``) and the gate's pause of its endpoint group
+#: (``_gate``, ``redis``) wait at least this long. Asking again at once would be a busy loop
+#: against a window that Close has just called spent.
 MIN_RATE_LIMIT_WAIT = 0.1
 
 
@@ -63,10 +66,10 @@ class RetryPolicy:
     """How hard to try: the number of retries after the first attempt, the backoff, and the
     longest server-requested wait we honour before giving up with RateLimitError."""
 
-    max_retries: int = 5
+    max_retries: int = DEFAULT_MAX_RETRIES
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
-    max_rate_limit_wait: float = 120.0
+    max_rate_limit_wait: float = DEFAULT_MAX_RATE_LIMIT_WAIT
     #: Extra wait after a rate-limit reset, as a fraction of it (spreads the retries).
     rate_limit_jitter: float = 0.1
 
@@ -78,17 +81,9 @@ class RetryPolicy:
             raise TypeError(f"max_retries must be an int, not {type(retries).__name__}")
         if retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, not {retries!r}")
-        for name in ("backoff_base", "backoff_cap", "max_rate_limit_wait", "rate_limit_jitter"):
+        for name in ("backoff_base", "backoff_cap", "max_rate_limit_wait"):
             check_seconds(getattr(self, name), name)
-
-
-def check_seconds(value: object, name: str) -> float:
-    """Check a duration setting: a real, finite number >= 0 (not a bool, not NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not 0 <= value < math.inf:  # False for NaN too
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
-    return float(value)
+        check_number(self.rate_limit_jitter, "rate_limit_jitter")
 
 
 def is_idempotent(method: str) -> bool:

@@ -69,19 +69,20 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 from . import _redis_lua
 from ._exceptions import GateUnavailableError
 from ._gate import (
+    DEFAULT_429_WAIT,
     DEFAULT_INITIAL_BURST,
-    MIN_429_PAUSE,
+    DEFAULT_WINDOW,
     GateSettings,
     GroupSnapshot,
     LocalRateLimitGate,
     Observation,
     RateLimitGate,
-    check_fraction,
-    check_seconds,
+    log_refusal,
     refused_error,
 )
 from ._groups import EndpointGroups
-from ._params import check_positive
+from ._params import check_number, check_positive, check_seconds
+from ._retry import MIN_RATE_LIMIT_WAIT
 
 __all__ = ["RedisRateLimitGate"]
 
@@ -89,9 +90,6 @@ logger = logging.getLogger("close_async")
 
 OnUnavailable = Literal["local", "raise"]
 
-# The same defaults as the in-process gate's (see _gate.py).
-_DEFAULT_WINDOW = 1.0
-_DEFAULT_429_WAIT = 1.0
 # The shortest a queue sleeps before asking Redis again.
 _MIN_SLEEP = 0.001
 # Idle state disappears from Redis after this long (a fresh start costs one first burst).
@@ -222,12 +220,12 @@ class RedisRateLimitGate:
             raise TypeError(f"hash_secret must be str or bytes, not {type(hash_secret).__name__}")
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ValueError("key_prefix must be a non-empty string")
-        self._factor = check_seconds(organization_factor, "organization_factor", positive=True)
+        self._factor = check_number(organization_factor, "organization_factor", positive=True)
         self._lease = check_seconds(lease_seconds, "lease_seconds", positive=True)
         self._poll = check_seconds(poll_interval, "poll_interval", positive=True)
         self._recheck = check_seconds(recheck_seconds, "recheck_seconds")
         self._burst = check_positive(initial_burst, "initial_burst")
-        self._jitter = check_fraction(pause_jitter, "pause_jitter")
+        self._jitter = check_number(pause_jitter, "pause_jitter")
         timeout = check_seconds(socket_timeout, "socket_timeout", positive=True)
         self._grouping = EndpointGroups.of(endpoint_groups)
         self._secret = hash_secret or _DEFAULT_HASH_SECRET
@@ -490,7 +488,7 @@ class _BoundGate:
             gate._now_arg(),
             _us(gate._lease),
             gate._burst,
-            _us(_DEFAULT_WINDOW),
+            _us(DEFAULT_WINDOW),
             _STATE_TTL_MS,
             self._factor_arg(),
             *tokens,
@@ -576,9 +574,9 @@ class _BoundGate:
             opt(obs.wait if obs else None),
             repr(1.0 + gate._jitter * gate._rand()),
             _us(self._max_wait),
-            _us(MIN_429_PAUSE),
-            _us(_DEFAULT_WINDOW),
-            _us(_DEFAULT_429_WAIT),
+            _us(MIN_RATE_LIMIT_WAIT),
+            _us(DEFAULT_WINDOW),
+            _us(DEFAULT_429_WAIT),
             _STATE_TTL_MS,
             self._factor_arg(),
             repr(time.monotonic() - token.admitted),
@@ -602,14 +600,7 @@ class _BoundGate:
                 self._gate._organization,
             )
         elif event == "2":
-            logger.warning(
-                "Rate limited on %s: Close asked for a wait of %.0f s, longer than "
-                "max_rate_limit_wait (%.0f s); requests to the group fail for %.0f s",
-                group,
-                seconds,
-                self._max_wait,
-                self._max_wait,
-            )
+            log_refusal(group, seconds, self._max_wait)
             queue = self._queues.get(group)
             for future, waiter in queue.waiters if queue is not None else ():
                 if not future.done():

@@ -24,7 +24,8 @@ from close_async import (
     RateLimitGate,
     RateLimitInfo,
 )
-from close_async._gate import DEFAULT_INITIAL_BURST, MIN_429_PAUSE
+from close_async._gate import DEFAULT_INITIAL_BURST
+from close_async._retry import MIN_RATE_LIMIT_WAIT
 from close_async.testing import FakeClose, Fault
 
 from ._virtual_time import run_virtual
@@ -202,9 +203,9 @@ async def test_a_429_asking_for_no_wait_still_pauses_a_little() -> None:
     gate = LocalRateLimitGate(pause_jitter=0.0)
     token = await gate.acquire(GROUP)
     await gate.release(GROUP, token, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
-    assert gate.snapshot(GROUP).paused_for == MIN_429_PAUSE
+    assert gate.snapshot(GROUP).paused_for == MIN_RATE_LIMIT_WAIT
     await gate.acquire(GROUP)
-    assert now() == MIN_429_PAUSE
+    assert now() == MIN_RATE_LIMIT_WAIT
 
 
 @virtual
@@ -270,6 +271,24 @@ async def test_after_a_refusal_the_group_asks_again_once_the_longest_wait_is_ove
     assert now() == 119
     await asyncio.sleep(1)
     await gate.acquire(GROUP)  # not held for ever: the next request asks Close again
+    assert now() == 120
+
+
+@virtual
+async def test_after_a_refusal_one_request_asks_close_before_any_other_goes() -> None:
+    gate = bound(LocalRateLimitGate(), max_wait=120)
+    token = await gate.acquire(GROUP)
+    await gate.release(GROUP, token, Observation(200, RateLimitInfo(20, 0, 1e9), 1e9))
+    await asyncio.sleep(120)
+    probe = await gate.acquire(GROUP)
+    others = [asyncio.ensure_future(gate.acquire(GROUP)) for _ in range(3)]
+    await asyncio.sleep(0)
+    assert not any(other.done() for other in others)  # not a window's worth at once
+    await gate.release(GROUP, probe, None)  # no answer came: the next one asks instead
+    await asyncio.sleep(0)
+    assert [other.done() for other in others] == [True, False, False]
+    await gate.release(GROUP, others[0].result(), Observation(200, RateLimitInfo(20, 19, 1), 1))
+    await asyncio.gather(*others)  # Close answered: the window's room is known again
     assert now() == 120
 
 

@@ -11,8 +11,10 @@ from close_async._params import (
     build_body,
     check_id,
     check_limit,
+    check_number,
     check_page_size,
     check_positive,
+    check_seconds,
     check_str_list,
     list_filters,
     to_json,
@@ -73,6 +75,32 @@ def test_check_positive() -> None:
         check_positive(0, "concurrency")
     with pytest.raises(TypeError, match="concurrency must be an int"):
         check_positive(2.0, "concurrency")
+
+
+@pytest.mark.parametrize(
+    ("value", "positive", "error", "match"),
+    [
+        ("1", False, TypeError, "wait must be a number of seconds, not str"),
+        (True, False, TypeError, "wait must be a number of seconds, not bool"),
+        (-0.5, False, ValueError, "wait must be a finite number of seconds >= 0, not -0.5"),
+        (float("nan"), False, ValueError, ">= 0, not nan"),
+        (float("inf"), False, ValueError, ">= 0, not inf"),
+        (0, True, ValueError, "wait must be a finite number of seconds > 0, not 0"),
+    ],
+)
+def test_check_seconds_rejects(
+    value: object, positive: bool, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        check_seconds(value, "wait", positive=positive)
+
+
+def test_check_seconds_and_number_accept_good_values() -> None:
+    assert check_seconds(0, "wait") == 0.0
+    assert isinstance(check_seconds(2, "wait", positive=True), float)
+    assert check_number(0.25, "jitter") == 0.25
+    with pytest.raises(ValueError, match="jitter must be a finite number >= 0, not -1"):
+        check_number(-1, "jitter")
 
 
 def test_list_filters_need_one() -> None:

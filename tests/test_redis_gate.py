@@ -37,7 +37,7 @@ from close_async import (
     RateLimitInfo,
     SyncCloseClient,
 )
-from close_async._gate import MIN_429_PAUSE
+from close_async._retry import MIN_RATE_LIMIT_WAIT
 from close_async.redis import RedisRateLimitGate, _Grant, _StoreDown
 from close_async.testing import FakeClose
 from close_async.testing._redis_server import RedisServer
@@ -189,6 +189,7 @@ STEPS: list[Step] = [
     (0, None),  # no answer at all
     (60, "acquire"),
     (0, Observation(200, RateLimitInfo(20, 0, 1e9), 1e9)),  # spent for ever: refused
+    (0, None),  # the last one in flight gets no answer either: one request may ask again
     (120, "acquire"),  # and asked again after the longest wait
     (0, Observation(200, RateLimitInfo(20, 19, 1.0), 1.0)),
     (0, "acquire"),
@@ -257,7 +258,7 @@ async def test_a_429_with_reset_0_still_pauses_a_little(gates: Gates) -> None:
     clock = Clock()
     gate = bind(gates(clock=clock, pause_jitter=0.0))
     await answer(gate, Observation(429, RateLimitInfo(5, 0, 0.0), 0.0))
-    assert (await gate.snapshot(GROUP)).paused_for == pytest.approx(MIN_429_PAUSE)
+    assert (await gate.snapshot(GROUP)).paused_for == pytest.approx(MIN_RATE_LIMIT_WAIT)
 
 
 async def test_a_wait_longer_than_allowed_fails_every_waiting_request_at_once(
@@ -280,6 +281,22 @@ async def test_a_wait_longer_than_allowed_fails_every_waiting_request_at_once(
         await other.acquire(GROUP)  # the other process refuses too, without waiting
     clock.now += 120
     await other.acquire(GROUP)  # then asks Close again
+
+
+async def test_after_a_refusal_one_request_asks_close_before_any_other_goes(
+    gates: Gates,
+) -> None:
+    clock = Clock()
+    gate = bind(gates(clock=clock), max_wait=120)
+    await answer(gate, Observation(200, RateLimitInfo(20, 0, 1e9), 1e9))
+    clock.now += 120
+    probe = await gate.acquire(GROUP)
+    assert await held(bind(gates(clock=clock)))  # in no process: one asks Close first
+    await gate.release(GROUP, probe, None)  # no answer came: the next one asks instead
+    probe = await gate.acquire(GROUP)
+    assert await held(gate)
+    await gate.release(GROUP, probe, Observation(200, RateLimitInfo(20, 19, 1), 1))
+    assert not await held(gate)
 
 
 @pytest.mark.parametrize("outcome", ["refused", "redis down", "a bug"])

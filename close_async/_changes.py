@@ -247,6 +247,10 @@ class SlicePlanner:
         end = current.end
         if end is None:  # an open slice: the newest event read bounds it
             end = max(newest, self._start + 2 * _MIN_SLICE)
+            # The log goes on past the time the read began (changes made meanwhile): the
+            # narrowed slice must close before `end`, or it would be read open, whole, for
+            # ever. Slices up to `end` are closed; only what follows it is read open.
+            self._now = max(self._now, end)
         span = max(newest - oldest, _MIN_SLICE)
         at_density = span * (limit / (2 * max(count, 1)))
         self._width = max(min((end - self._start) / 2, at_density), _MIN_SLICE)

@@ -153,6 +153,50 @@ def test_an_overflowing_slice_narrows_to_the_density_read_and_quiet_slices_widen
     assert wider.end == halved.end + 2 * (halved.end - at(0))
 
 
+def test_an_open_slice_that_overflows_with_events_newer_than_the_start_closes() -> None:
+    # Changes made while reading: the open last slice holds events dated after the run
+    # began. Narrowed, it must end before them, or it is read open, whole, again and again.
+    planner = SlicePlanner(at(0), None, at(60))
+    planner.overflowed(at(50), at(200), 26, 25)
+    narrowed = planner.current()
+    assert narrowed is not None
+    assert narrowed.end is not None
+    assert narrowed.end < at(200)
+
+
+def read_with(planner: SlicePlanner, dates: list[float], limit: int) -> list[float]:
+    """Drive ``planner`` over events at ``dates`` as the change feed does; return the dates
+    read whole, in order (fails if it does not end in a bounded number of reads)."""
+    read: list[float] = []
+    for _ in range(10_000):
+        piece = planner.current()
+        if piece is None:
+            return read
+        inside = sorted(
+            d for d in dates if at(d) >= piece.start and (piece.end is None or at(d) < piece.end)
+        )
+        if piece.capped and len(inside) > limit:
+            seen = inside[-(limit + 1) :]  # newest first, stopped one past the limit
+            planner.overflowed(at(seen[0]), at(seen[-1]), len(seen), limit)
+            continue
+        read += inside
+        planner.advance(len(inside), limit)
+    raise AssertionError("the planner did not finish")
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        [0.001 * n for n in range(60)] + [30.0 + n for n in range(40)],  # 40 after now (t=10)
+        [9.0 + 0.0001 * n for n in range(50)] + [500.0] * 30,  # 30 at one instant after now
+        [float(n) for n in range(100)],
+    ],
+    ids=["a burst after now", "one instant after now", "spread"],
+)
+def test_the_planner_reads_every_event_once_and_ends(dates: list[float]) -> None:
+    assert read_with(SlicePlanner(at(0), None, at(10)), dates, 25) == sorted(dates)
+
+
 def test_a_recent_start_is_read_in_one_open_slice_and_until_closes_it() -> None:
     planner = SlicePlanner(at(0), None, at(60))
     piece = planner.current()

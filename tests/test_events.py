@@ -246,6 +246,24 @@ async def test_a_cursor_that_comes_back_unchanged_raises(
         [e async for e in close.events.list(lead_id="lead_1")]
 
 
+async def test_a_cursor_that_leads_back_to_an_earlier_page_raises_before_repeating_it(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    first = {"data": [{"id": "ev_1"}], "cursor_next": "c1"}
+    second = {"data": [{"id": "ev_2"}], "cursor_next": "c2"}
+    back = {"data": [{"id": "ev_3"}], "cursor_next": "c1"}  # c1 -> c2 -> c1 -> ...
+    fake.inject("GET", "event", [Fault.response(200, p) for p in (first, second, back)])
+    seen: list[str] = []
+
+    async def read() -> None:
+        async for event in close.events.list(lead_id="lead_1"):
+            seen.append(event.id)
+
+    with pytest.raises(ResponseValidationError, match="already followed"):
+        await read()
+    assert seen == ["ev_1", "ev_2"]  # the page that points back is refused whole
+
+
 async def test_unknown_fields_and_actions_are_kept(fake: FakeClose, close: CloseClient) -> None:
     page = {
         "data": [{"id": "ev_1", "action": "merged", "object_type": "lead", "new_field": 1}],

@@ -229,17 +229,22 @@ class Events(Resource):
         self, params: Mapping[str, str], size: int, bounds: Mapping[str, datetime]
     ) -> FetchCursorPage[Event]:
         path = self.collection
+        # Every cursor followed so far: one that comes back (the one just sent, or any
+        # earlier one) would page in a circle for ever, handing out its events again.
+        followed: set[str] = set()
 
         async def fetch(cursor: str | None) -> CursorPage[Event]:
             while True:
                 query: dict[str, str | int] = {**params, "_limit": size}
                 if cursor is not None:
                     query["_cursor"] = cursor
+                    followed.add(cursor)
                 page = self._cursor_page(await self._request("GET", path, params=query), path)
-                if cursor is not None and page.cursor_next == cursor:
+                if page.cursor_next is not None and page.cursor_next in followed:
                     raise _invalid(
                         StructureError(
-                            "the cursor just sent came back: paging would not end", "$.cursor_next"
+                            "a cursor already followed came back: paging would not end",
+                            "$.cursor_next",
                         ),
                         "GET",
                         path,

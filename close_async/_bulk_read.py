@@ -98,10 +98,17 @@ def _live_only(page: list[_Sub]) -> list[_Sub]:
 
 
 def _total(sequence: Sequence) -> int | None:
+    """The sequence's subscriptions by its counts; None when Close does not say, or says
+    something that is not a count (a string, null, a fraction, a negative number): that
+    cannot be summed, nor costed, nor paged by, so the list is read as one of unknown
+    length."""
     counts = sequence.subscription_counts_by_status
     if counts is None:
         return None
-    return sum(counts.values())
+    values = list(counts.values())
+    if not all(type(value) is int and value >= 0 for value in values):
+        return None
+    return sum(values)
 
 
 @attrs.frozen(kw_only=True)

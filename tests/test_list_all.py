@@ -421,3 +421,42 @@ async def test_skip_sequences_goes_with_by_sequence_only(
     with pytest.raises(ValueError, match="skip_sequences goes with strategy='by_sequence'"):
         close.sequence_subscriptions.list_many(skip_sequences=["seq_x"], **kwargs)
     assert fake.stats.requests == 0
+
+
+# Counts Close gets wrong ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [{"active": "5"}, {"active": None}, {"active": -400}, {"active": 2.5}, {"active": True}],
+    ids=["a string", "null", "negative", "a fraction", "a boolean"],
+)
+async def test_counts_that_are_not_counts_are_taken_as_unknown(
+    fake: FakeClose, close: CloseClient, counts: dict[str, Any]
+) -> None:
+    sequence = max(
+        (s["id"] for s in fake.state.sequences()),
+        key=lambda seq: len(fake.state.subscriptions(sequence_id=seq)),
+    )
+    real = {s["id"] for s in fake.state.subscriptions(sequence_id=sequence)}
+    assert len(real) > 50
+    fake.inject(
+        "GET",
+        "sequence",
+        [Fault.response(200, {"id": sequence, "subscription_counts_by_status": counts})],
+    )
+    # Read with the adaptive window, as without counts: every subscription, no TypeError.
+    assert set(await ids_of(close.sequence_subscriptions.list_all([sequence]))) == real
+    # auto cannot cost a read by sequence on them: it reads per ID, and says why.
+    sequences = [{"id": s["id"]} for s in fake.state.sequences()]
+    faults = [Fault.response(200, {"data": sequences, "has_more": False})]
+    faults += [
+        Fault.response(200, {"id": s["id"], "subscription_counts_by_status": counts})
+        for s in sequences
+    ]
+    fake.inject("GET", "sequence", faults)
+    leads = all_leads()
+    run = close.sequence_subscriptions.list_many(lead_ids=leads, strategy="auto")
+    assert set(await ids_of(run)) == expected(fake, leads, live_only=True)
+    assert run.strategy == "per_id"
+    assert "did not say how many" in run.progress.strategy_reason

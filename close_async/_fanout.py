@@ -165,7 +165,7 @@ class Job(Generic[M]):
         path: the list's path (``"sequence_subscription/"``), for error messages.
         size_of: how many items an ID's list holds, when that can be known: its pages are
             then requested at known offsets, in parallel, and none past the end (a size
-            of 0 costs no request at all).
+            of 0 costs its first page: a size is never trusted to end a list).
         keep: filters each page (by_sequence keeps the subscriptions of the input IDs).
         plan: how the job reads and why, for ``Progress.strategy``.
     """
@@ -510,9 +510,9 @@ class _Run(Generic[M]):
         keep = job.keep
         queued = 0
         try:
+            # A size of 0 still costs the first page: it may be wrong (counts lag behind,
+            # or leave a status out), and only ``has_more`` can say a list has ended.
             size = None if job.size_of is None else await job.size_of(id_, requests)
-            if size == 0:
-                return 0, None  # known to be empty: not even one request
             first = None
             if size is None or size <= page_size:
                 first = await fetch(0, page_size)

@@ -65,8 +65,9 @@ def pages(size: int, page_size: int) -> int:
 
 
 def by_sequence_requests(sizes: Mapping[str, int], *, page_size: int, lookups: int) -> int:
-    """The requests of reading these sequences by known offsets, look-ups included."""
-    return lookups + sum(pages(size, page_size) for size in sizes.values())
+    """The requests of reading these sequences by known offsets, look-ups included (one
+    page even for a count of 0: only ``has_more`` can say a list is empty)."""
+    return lookups + sum(max(pages(size, page_size), 1) for size in sizes.values())
 
 
 def _ids(n: int) -> str:

@@ -71,7 +71,7 @@ def by_sequence_cost(fake: FakeClose) -> int:
     """1 request to list the sequences, 1 count per sequence, the pages the counts imply."""
     sequences = fake.state.sequences()
     sizes = [sum(fake.state.subscription_counts(s["id"]).values()) for s in sequences]
-    return 1 + len(sequences) + sum(math.ceil(size / 100) for size in sizes)
+    return 1 + len(sequences) + sum(max(math.ceil(size / 100), 1) for size in sizes)
 
 
 async def ids_of(run: AsyncIterator[SequenceSubscription]) -> list[str]:
@@ -204,7 +204,7 @@ async def test_list_all_reads_every_live_subscription_at_known_offsets(
     assert len(got) == len(set(got))
     assert set(got) == live
     # Exactly the look-ups and the pages the counts imply: no request past any end, and
-    # none for the empty sequence.
+    # one for the empty sequence (its count of 0 is checked, not trusted).
     assert fake.stats.requests == run.progress.requests == by_sequence_cost(fake)
     sequences = {s["id"] for s in fake.state.sequences()}
     assert done == {seq: sum(fake.state.subscription_counts(seq).values()) for seq in sequences}
@@ -460,3 +460,24 @@ async def test_counts_that_are_not_counts_are_taken_as_unknown(
     assert set(await ids_of(run)) == expected(fake, leads, live_only=True)
     assert run.strategy == "per_id"
     assert "did not say how many" in run.progress.strategy_reason
+
+
+@pytest.mark.parametrize("counts", [{"active": 0}, {}], ids=["zero", "empty"])
+async def test_a_count_of_zero_does_not_hide_a_sequences_subscriptions(
+    fake: FakeClose, close: CloseClient, counts: dict[str, Any]
+) -> None:
+    # Close's counts may lag behind (or leave a status out): only has_more ends a list.
+    sequence = fake.state.sequences()[0]["id"]
+    real = {s["id"] for s in fake.state.subscriptions(sequence_id=sequence)}
+    assert real
+    zero = Fault.response(200, {"id": sequence, "subscription_counts_by_status": counts})
+    fake.inject("GET", "sequence", [zero])
+    assert set(await ids_of(close.sequence_subscriptions.list_all([sequence]))) == real
+    # by_sequence yields what per_id yields (deleted sequences apart).
+    leads = all_leads()
+    fake.inject(
+        "GET", "sequence", [Fault.response(200, {"data": [{"id": sequence}], "has_more": False})]
+    )
+    fake.inject("GET", "sequence", [zero])
+    run = close.sequence_subscriptions.list_many(lead_ids=leads, strategy="by_sequence")
+    assert set(await ids_of(run)) == expected(fake, leads, live_only=True) & real

@@ -36,7 +36,7 @@ def test_pages_and_last_skip() -> None:
 
 def test_by_sequence_requests_are_the_look_ups_and_the_pages_the_counts_imply() -> None:
     sizes = {"seq_a": 0, "seq_b": 100, "seq_c": 101, "seq_d": 3500}
-    assert by_sequence_requests(sizes, page_size=100, lookups=5) == 5 + 0 + 1 + 2 + 35
+    assert by_sequence_requests(sizes, page_size=100, lookups=5) == 5 + 1 + 1 + 2 + 35
 
 
 def test_no_look_up_for_an_input_without_length_or_a_single_id() -> None:

@@ -178,8 +178,8 @@ class SequenceSubscriptions(Resource):
         (subscriptions of deleted sequences are not found: Close no longer lists those
         sequences). Each sequence is fetched first for its ``subscription_counts_by_status``
         (the list of sequences does not carry them): its pages are then requested at known
-        offsets, in parallel, and none past the end (a sequence without subscriptions costs
-        no list request); a sequence whose counts are unknown is read with the adaptive
+        offsets, in parallel, and none past the end (a sequence whose counts say 0 costs
+        one: counts may lag behind); a sequence whose counts are unknown is read with the adaptive
         window, as ``list`` reads. At most ``concurrency`` requests are in flight across
         sequences and pages. The run (a ``FanOut``) has the same ``progress``, ``failures``,
         callbacks and clean stops as ``list_many``, its IDs being the sequences. ``fields``

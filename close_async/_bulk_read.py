@@ -157,7 +157,9 @@ class SubscriptionReads:
     ) -> Job[_Sub]:
         """One list per sequence, at known offsets where its length is known: from ``sizes``
         (counted while planning) or else from a fetch of the sequence made by the worker
-        that reads it."""
+        that reads it. Either way, a sequence known to be too long for Close's maximum
+        ``_skip`` (which another sequence of the run may have just met) is refused before
+        any of its pages is sent."""
         fetcher = self.fetcher
 
         def fetcher_for(id_: str, limiter: Limiter) -> FetchPage[_Sub]:
@@ -169,7 +171,7 @@ class SubscriptionReads:
             known = sizes
 
             async def size_of(sequence_id: str, limiter: Limiter) -> int | None:
-                return known.get(sequence_id)
+                return self.check_size(sequence_id, known.get(sequence_id))
 
         return Job(
             ids=sequence_ids,
@@ -271,7 +273,11 @@ class SubscriptionReads:
         for Close's maximum ``_skip``.
         """
         sequence = await self.look_up(sequence_id, limiter)
-        size = None if sequence is None else _total(sequence)
+        return self.check_size(sequence_id, None if sequence is None else _total(sequence))
+
+    def check_size(self, sequence_id: str, size: int | None) -> int | None:
+        """Return ``size``; raise ``MaxSkipError`` if the list is known (now) to be too long
+        for Close's maximum ``_skip``."""
         max_skip = self.max_skip()
         if size is not None and past_max_skip(size, self.page_size, max_skip):
             raise max_skip_error(

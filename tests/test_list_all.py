@@ -481,3 +481,36 @@ async def test_a_count_of_zero_does_not_hide_a_sequences_subscriptions(
     fake.inject("GET", "sequence", [zero])
     run = close.sequence_subscriptions.list_many(lead_ids=leads, strategy="by_sequence")
     assert set(await ids_of(run)) == expected(fake, leads, live_only=True) & real
+
+
+async def test_once_a_sequence_meets_max_skip_auto_sends_no_page_past_it() -> None:
+    skips: list[int] = []
+
+    async def on_request_start(_: object, __: object, params: Any) -> None:
+        if "_skip" in params.url.query:
+            skips.append(int(params.url.query["_skip"]))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with FakeClose(leads=0, sequences=2, seed=9, max_skip=200) as capped:
+        for n, sequence in enumerate(s["id"] for s in capped.state.sequences()):
+            for i in range(350):
+                capped.add_subscriptions(lead_id=f"lead_{n}_{i}", count=1, sequence_id=sequence)
+        leads = [s["lead_id"] for s in capped.state.subscriptions()]
+        async with (
+            aiohttp.ClientSession(trace_configs=[trace]) as session,
+            CloseClient(capped.api_key, base_url=capped.url, session=session) as close,
+        ):
+            # Planned before Close named its maximum: by sequence, one list at a time.
+            run = close.sequence_subscriptions.list_many(
+                lead_ids=leads, strategy="auto", concurrency=1, on_error="continue"
+            )
+            await ids_of(run)
+    assert run.strategy == "by_sequence"
+    first, second = run.failures
+    assert isinstance(first.error, MaxSkipError)
+    assert isinstance(second.error, MaxSkipError)
+    # The first sequence met the maximum; the second is refused before any of its pages.
+    assert (first.items_yielded, second.items_yielded) == (300, 0)
+    assert "not sent" in str(second.error)
+    assert [skip for skip in skips if skip > 200] == [300]

@@ -18,9 +18,10 @@ sequences to read) is made by a ``JobFactory`` in a task of the run, once it sta
 No item is yielded twice: within one ID's list, items are told apart by ``id``; across IDs,
 the caller's filter must be such that an item matches one ID only (a subscription belongs
 to one lead, one contact and one sequence), so only a repeated input ID could repeat it. A
-repeat of an ID still being listed, or of one that yielded items (even if it then failed),
-is skipped. (IDs without items are not remembered, which keeps memory flat when most IDs
-have none; listing such an ID twice costs a request and yields nothing.)
+repeat of an ID still being listed, of one that yielded items, or of one that failed, is
+skipped (a failed ID is in ``failures`` once, and none of its items comes after it). IDs
+that succeeded without items are not remembered, which keeps memory flat when most IDs
+have none; listing such an ID twice costs a request and yields nothing.
 
 A dead or wrong host fails fast: until some request of the run has got an answer (any
 status), ``UNREACHABLE_AFTER`` IDs that failed to connect (each after its retries) end the
@@ -478,7 +479,9 @@ class _Run(Generic[M]):
                     self.in_flight.discard(id_)
                 if failure is not None and self.settings.on_error == "raise":
                     raise failure
-                if queued:  # failed or not: a repeat would yield these again
+                if queued or failure is not None:
+                    # A repeat would yield these again, or make a failed ID (recorded in
+                    # failures) succeed after all, or fail and be recorded twice.
                     self.had_results.add(id_)
                 pages.put_nowait(_IdDone(id_, queued, failure))
                 if failure is not None:

@@ -493,6 +493,26 @@ async def test_a_consumer_cancelled_while_waiting_for_a_page_is_cancelled() -> N
             assert_no_pending_tasks()
 
 
+async def test_a_failed_id_is_recorded_once_and_its_repeat_not_listed() -> None:
+    # A failure that a later repeat of the ID got past would leave run.failures naming an
+    # ID whose subscriptions were all yielded (read again from failures: twice).
+    async with FakeClose(leads=0, seed=5) as fake:
+        fake.add_subscriptions(lead_id="lead_a", count=3)
+        fake.add_subscriptions(lead_id="lead_b", count=2)
+        async with CloseClient(fake.api_key, base_url=fake.url) as close:
+            for faults in (1, 3):  # the repeat would succeed; the repeat would fail too
+                fake.inject("GET", "sequence_subscription", [Fault.response(500)] * faults)
+                run = close.sequence_subscriptions.list_many(
+                    lead_ids=["lead_a", "lead_b", "lead_a"], concurrency=1, on_error="continue"
+                )
+                got = [s.lead_id async for s in run]
+                assert [f.id for f in run.failures] == ["lead_a", "lead_b"][: min(faults, 2)]
+                assert "lead_a" not in got
+                assert run.progress.ids_done == 3
+                assert run.progress.ids_failed == len(run.failures)
+            fake.clear_faults()
+
+
 async def test_a_repeat_of_an_id_that_failed_part_way_repeats_nothing() -> None:
     # Its first pages were yielded before it failed: listing it again would yield them twice.
     async with FakeClose(leads=0, seed=5, max_skip=100) as fake:

@@ -251,6 +251,10 @@ class Reachability:
         return error
 
 
+#: The end of the input IDs (not None, which the input may hold by mistake).
+_END = object()
+
+
 class _IDs:
     """The input IDs, handed out one at a time to whichever worker asks."""
 
@@ -270,16 +274,19 @@ class _IDs:
         return self._done
 
     async def next(self) -> str | None:
+        """The next ID, checked; None once the input has run out (a None *in* the input is
+        a bad ID, not its end)."""
+        value: object
         if self._sync is not None:
-            value = next(self._sync, None)  # no await: no other worker can interleave
+            value = next(self._sync, _END)  # no await: no other worker can interleave
         else:
             assert self._async is not None
             async with self._lock:  # async iterators may not be re-entered
                 try:
                     value = await anext(self._async)
                 except StopAsyncIteration:
-                    value = None
-        if value is None:
+                    value = _END
+        if value is _END:
             self._done = True
             return None
         return check_id(value, f"each of {self._name}")

@@ -233,6 +233,25 @@ async def test_bad_id_from_a_generator_stops_the_run(big: FakeClose, client: Clo
     assert_no_pending_tasks()
 
 
+@pytest.mark.parametrize("kind", ["generator", "async generator"])
+async def test_a_none_from_a_generator_is_a_bad_id_not_the_end_of_the_input(
+    big: FakeClose, client: CloseClient, kind: str
+) -> None:
+    # It ended the worker that drew it, as if the input had run out: with one worker, the
+    # IDs after it were silently never listed.
+    ids: list[Any] = ["lead_x", None, "lead_y"]
+
+    async def agen() -> AsyncIterator[Any]:
+        for id_ in ids:
+            yield id_
+
+    source: Any = iter(ids) if kind == "generator" else agen()
+    with pytest.raises(TypeError, match="each of lead_ids must be a string ID, not NoneType"):
+        async for _ in client.sequence_subscriptions.list_many(lead_ids=source, concurrency=1):
+            pass
+    assert_no_pending_tasks()
+
+
 async def test_concurrency_is_capped_by_the_client(big: FakeClose) -> None:
     in_flight = InFlight()
     async with aiohttp.ClientSession(trace_configs=[in_flight.config]) as session:

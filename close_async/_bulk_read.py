@@ -234,8 +234,13 @@ class SubscriptionReads:
                 return self.per_id(name, ids, plan, keep=_live_only)
             looked_up = await _gather_or_stop([self.look_up(s, limiter) for s in sequence_ids])
             # A sequence deleted since it was listed is left out: its subscriptions are now
-            # those of a deleted sequence.
-            sizes = {s.id: _total(s) for s in looked_up if s is not None}
+            # those of a deleted sequence. Keyed by the ID asked for, not the one answered
+            # with: a sequence answered for under another ID must still be read.
+            sizes = {
+                seq: _total(found)
+                for seq, found in zip(sequence_ids, looked_up, strict=True)
+                if found is not None
+            }
             plan = choose(
                 len(wanted),
                 sizes,

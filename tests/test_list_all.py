@@ -514,3 +514,22 @@ async def test_once_a_sequence_meets_max_skip_auto_sends_no_page_past_it() -> No
     assert (first.items_yielded, second.items_yielded) == (300, 0)
     assert "not sent" in str(second.error)
     assert [skip for skip in skips if skip > 200] == [300]
+
+
+async def test_auto_reads_each_sequence_it_listed_whatever_id_its_fetch_answers_with(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # The counts are the sequence's asked for: keyed by the answer's id, a sequence
+    # answered for under another id was never read, and its subscriptions never yielded.
+    sequences = [s["id"] for s in fake.state.sequences()]
+    listing = Fault.response(200, {"data": [{"id": s} for s in sequences], "has_more": False})
+    counts = {s: fake.state.subscription_counts(s) for s in sequences}
+    answers = [
+        Fault.response(200, {"id": "seq_other", "subscription_counts_by_status": counts[s]})
+        for s in sequences
+    ]
+    fake.inject("GET", "sequence", [listing, *answers])
+    leads = all_leads()
+    run = close.sequence_subscriptions.list_many(lead_ids=leads, strategy="auto")
+    assert set(await ids_of(run)) == expected(fake, leads, live_only=True)
+    assert run.strategy == "by_sequence"

@@ -11,7 +11,7 @@ cheaper:
   counts imply, read at known offsets.
 
 The estimate is made in stages, so that look-ups are not paid for where they cannot pay off:
-a single ID goes per ID at once, and after listing the sequences, IDs fewer than the
+a single ID goes per ID at once, and after listing the sequences, IDs no more than the
 cheapest possible read by sequence still go per ID, before any count is fetched. A sequence
 too long for Close's maximum ``_skip`` (when known) rules reading by sequence out.
 
@@ -95,10 +95,11 @@ def plan_before_lookups(n_ids: int | None) -> Plan | None:
 def plan_after_listing(n_ids: int, n_sequences: int, list_requests: int) -> Plan | None:
     """Decide once the sequences are listed, if the IDs are too few for counts to pay off.
 
-    Reading by sequence costs at least one more request per sequence (its count, or its
-    one page), so IDs no more numerous than that go per ID without fetching any count.
+    Reading by sequence costs at least two more requests per sequence (its count, and its
+    first page, which is read even when the count says 0), so IDs no more numerous than
+    that go per ID without fetching any count.
     """
-    floor = list_requests + n_sequences
+    floor = list_requests + 2 * n_sequences
     if n_ids > floor:
         return None
     return Plan(

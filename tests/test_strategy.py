@@ -53,13 +53,20 @@ def test_no_look_up_for_an_input_without_length_or_a_single_id() -> None:
 
 
 def test_few_ids_go_per_id_before_any_count_is_fetched() -> None:
-    # 20 sequences listed in 1 request: reading them costs at least 21 requests.
-    plan = plan_after_listing(21, 20, 1)
+    # 20 sequences listed in 1 request: reading them costs at least 41 requests (each its
+    # count and at least its first page, even when the count says 0).
+    plan = plan_after_listing(41, 20, 1)
     assert plan is not None
     assert plan.strategy == PER_ID
-    assert plan.estimates == {PER_ID: 21, BY_SEQUENCE: 21}
-    assert "at least 21" in plan.reason
-    assert plan_after_listing(22, 20, 1) is None
+    assert plan.estimates == {PER_ID: 41, BY_SEQUENCE: 41}
+    assert "at least 41" in plan.reason
+    assert plan_after_listing(42, 20, 1) is None
+    # The floor is what choose() would find with every count at 0: never more.
+    sizes: dict[str, int | None] = {f"seq_{i}": 0 for i in range(20)}
+    assert choose(42, sizes, page_size=100, list_requests=1, max_skip=None).estimates == {
+        PER_ID: 42,
+        BY_SEQUENCE: 41,
+    }
 
 
 def test_auto_takes_the_cheaper_read() -> None:

@@ -123,7 +123,10 @@ def verify_delivery(
     subscription_id = payload.get("subscription_id") if payload is not None else None
     key = _key_for(signature_key, subscription_id)
     expected = hmac.new(key, stamp.encode("ascii", "replace") + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # Compared as bytes: compare_digest raises TypeError for text that is not ASCII, and
+    # the header is whatever the sender put there.
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode("ascii"), given):
         raise WebhookSignatureError(
             f"the {SIGNATURE_HEADER} signature does not match the body: a different "
             "signature_key signed it (another subscription's?), or the body was changed on "

@@ -171,6 +171,17 @@ def test_a_non_numeric_timestamp_is_a_timestamp_error() -> None:
         webhooks.verify(body, headers, KEY, now=NOW)
 
 
+@pytest.mark.parametrize(
+    "forged", ["é" * 64, "\u0430bc", b"\xff" * 64], ids=["latin", "cyrillic", "bytes"]
+)
+def test_a_signature_header_that_is_not_ascii_is_a_signature_error(forged: str | bytes) -> None:
+    # hmac.compare_digest raises TypeError for non-ASCII text: a forger's header must still
+    # end as a WebhookVerificationError (a 4xx), not a foreign exception (a 500).
+    body, headers = signed()
+    with pytest.raises(WebhookSignatureError):
+        webhooks.verify(body, {**headers, "close-sig-hash": forged}, KEY, now=NOW)  # type: ignore[arg-type]
+
+
 def test_keys_by_subscription_id() -> None:
     body, headers = signed()
     keys = {"whsub_0": OTHER_KEY, "whsub_1": KEY}

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -183,6 +184,8 @@ def _key_for(signature_key: SignatureKeys, subscription_id: object) -> bytes:
 def _check_age(stamp: str, max_age: float | None, now: float) -> None:
     try:
         signed_at = float(stamp)
+        if not math.isfinite(signed_at):  # "nan" would compare False both ways below
+            raise ValueError(stamp)
     except ValueError:
         raise WebhookTimestampError(
             f"the {TIMESTAMP_HEADER} header is not a Unix timestamp: {stamp[:40]!r}"

@@ -182,6 +182,16 @@ def test_a_signature_header_that_is_not_ascii_is_a_signature_error(forged: str |
         webhooks.verify(body, {**headers, "close-sig-hash": forged}, KEY, now=NOW)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_a_timestamp_that_is_not_a_finite_number_is_refused(stamp: str) -> None:
+    # float() reads these; a NaN age compares False both ways and slipped past max_age.
+    body = json.dumps(DELIVERY).encode()
+    digest = hmac.new(bytes.fromhex(KEY), stamp.encode() + body, hashlib.sha256).hexdigest()
+    headers = {"close-sig-hash": digest, "close-sig-timestamp": stamp}
+    with pytest.raises(WebhookTimestampError):
+        webhooks.verify(body, headers, KEY, now=NOW)
+
+
 def test_keys_by_subscription_id() -> None:
     body, headers = signed()
     keys = {"whsub_0": OTHER_KEY, "whsub_1": KEY}

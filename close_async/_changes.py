@@ -263,7 +263,9 @@ class SlicePlanner:
             self._done = True
             return
         self._start = current.end
-        if count < max_buffered // 4:
+        # At least an empty slice widens: with max_buffered < 4, `// 4` is 0, and slices
+        # narrowed by a burst stayed that narrow for the rest of the read.
+        if count < max(max_buffered // 4, 1):
             self._width = min(self._width * 2, _MAX_SLICE)
 
 

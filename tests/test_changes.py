@@ -197,6 +197,19 @@ def test_the_planner_reads_every_event_once_and_ends(dates: list[float]) -> None
     assert read_with(SlicePlanner(at(0), None, at(10)), dates, 25) == sorted(dates)
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3])
+@pytest.mark.parametrize("until", [None, 7200.0], ids=["open", "until"])
+def test_a_small_max_buffered_still_widens_after_a_burst_and_ends(
+    limit: int, until: float | None
+) -> None:
+    # A burst narrows the slices to microseconds; with max_buffered below 4 quiet slices
+    # never widened again (count < max_buffered // 4 == 0 is never true), and the next
+    # hours were read a microsecond at a time: billions of requests.
+    dates = [0.0, 0.000001, 0.000002, 0.000003]
+    planner = SlicePlanner(at(0), None if until is None else at(until), at(3 * 3600))
+    assert read_with(planner, dates, limit) == dates
+
+
 def test_a_recent_start_is_read_in_one_open_slice_and_until_closes_it() -> None:
     planner = SlicePlanner(at(0), None, at(60))
     piece = planner.current()

@@ -21,6 +21,7 @@ from close_async._changes import (
     IDLE_ADVANCE,
     ChangeState,
     Checkpoint,
+    Slice,
     SlicePlanner,
     ordered,
     starting_point,
@@ -429,6 +430,28 @@ async def test_a_checkpoint_older_than_the_log_raises_before_any_request(
         close.sequence_subscriptions.changes("not a checkpoint")
     with pytest.raises(ValueError, match="until"):
         close.sequence_subscriptions.changes(now(), until=datetime(2024, 1, 1))
+
+
+async def test_a_since_at_the_ends_of_the_calendar_is_no_overflow_error(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # "Everything": since=datetime.min went back `overlap` past year 1 (OverflowError); a
+    # since in year 9999 went an hour past the last datetime when the first slice was cut.
+    with pytest.raises(CheckpointExpiredError):
+        close.sequence_subscriptions.changes(datetime.min.replace(tzinfo=UTC))
+    last = datetime.max.replace(tzinfo=UTC)
+    changes, checkpoint = await read_all(close, last)
+    assert changes == []
+    assert Checkpoint.decode(checkpoint).high == last
+    planner = SlicePlanner(last - timedelta(minutes=5), last, now())
+    assert planner.current() == Slice(last - timedelta(minutes=5), last)
+    year_one = json.dumps({"high": "0001-01-01T00:00:00+05:00", "floor": None, "seen": []})
+    with pytest.raises(ValueError, match="damaged"):  # before UTC: not a datetime at all
+        close.sequence_subscriptions.changes(_packed(year_one.encode()))
+    first = Checkpoint(high=datetime.min.replace(tzinfo=UTC), seen=(("ev_1", last),))
+    assert len(ChangeState(first)) == 1
+    with pytest.raises(CheckpointExpiredError):
+        close.sequence_subscriptions.changes(first.encode())
 
 
 async def test_changes_checkpoint_then_every_later_change(

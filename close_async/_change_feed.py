@@ -179,6 +179,10 @@ class SubscriptionChanges(AsyncIterator[SubscriptionChange]):
             )
             try:
                 async for event in items:
+                    if event.object_type not in (OBJECT_TYPE, None):
+                        # Close ignored the filter: another object's event, whose object_id
+                        # would be taken for a subscription's ID.
+                        continue
                     date = event.date_updated
                     if date is None:
                         raise ResponseValidationError(

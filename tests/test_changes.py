@@ -27,7 +27,7 @@ from close_async._changes import (
     starting_point,
     to_change,
 )
-from close_async.testing import FakeClose
+from close_async.testing import FakeClose, Fault
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -382,6 +382,26 @@ async def test_an_event_that_shows_up_late_is_found_next_time_once(
     assert [c.subscription_id for c in rest] == [early]
     assert keys(changes + rest) == [log_keys(fake)[i] for i in (1, 2, 0)]
     assert (await read_all(close, checkpoint))[0] == []
+
+
+async def test_events_of_other_object_types_are_not_handed_out_as_subscription_changes(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # A server that ignores object_type: a lead's event must not become a "change" to a
+    # subscription named by the lead's ID (with no subscription data).
+    start = now() - timedelta(hours=2)
+    stray = {
+        "id": "ev_lead",
+        "object_type": "lead",
+        "object_id": "lead_1",
+        "action": "created",
+        "date_updated": (start + timedelta(minutes=1)).isoformat(),
+        "data": {"id": "lead_1", "display_name": "A lead"},
+    }
+    fake.inject("GET", "event", [Fault.response(200, {"data": [stray], "cursor_next": None})])
+    (sub_id,) = make_changes(fake, 1)
+    changes, _ = await read_all(close, start)
+    assert [c.subscription_id for c in changes] == [sub_id]
 
 
 async def test_a_change_made_while_reading_is_seen_this_time_or_next(

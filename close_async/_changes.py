@@ -24,9 +24,12 @@ What Close's docs say, and what follows from it
   ``date_updated``: deduplicating by ``id`` alone would drop the later state.
 
 A checkpoint is ``(high, floor, seen)``: ``high`` the newest ``date_updated`` handed out (or
-known to be covered), ``floor`` the ``since`` first asked for (nothing older is ever handed
-out), ``seen`` the keys handed out within ``overlap`` of ``high`` -- the only ones a run
-starting at ``high - overlap`` can meet again, so memory stays bounded by the overlap. It is
+known to be covered), ``floor`` the ``since`` first asked for or, once changes were handed
+out, ``high - overlap`` (nothing older is ever handed out), ``seen`` the keys handed out
+within ``overlap`` of ``high`` -- the only ones a run starting at ``high - overlap`` can meet
+again, so memory stays bounded by the overlap. The floor keeps a later run with a wider
+``overlap`` from reading back past what ``seen`` covers and handing those changes out again.
+It is
 written as an opaque string: ``cac1.`` (version 1) and the JSON state, zlib-compressed and
 base64url-encoded.
 """
@@ -186,7 +189,9 @@ class ChangeState:
         """The checkpoint to resume right after the last change handed out."""
         horizon = self._horizon()
         seen = tuple(key for key in self._order if key[1] >= horizon)
-        return Checkpoint(high=self.high, floor=self.floor, seen=seen)
+        # `seen` covers what was handed out from `horizon` on, and no further back.
+        floor = horizon if self.floor is None else max(self.floor, horizon)
+        return Checkpoint(high=self.high, floor=floor, seen=seen)
 
     def _horizon(self) -> datetime:
         """``overlap`` before the high-water mark (at most back to the first datetime)."""

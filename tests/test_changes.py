@@ -404,6 +404,22 @@ async def test_events_of_other_object_types_are_not_handed_out_as_subscription_c
     assert [c.subscription_id for c in changes] == [sub_id]
 
 
+async def test_a_wider_overlap_than_the_checkpoint_was_made_with_repeats_nothing(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # The checkpoint remembers only what was handed out within its own overlap: a run with
+    # a wider one read further back and handed those changes out a second time.
+    start = now()
+    make_changes(fake, 3)
+    first, checkpoint = await read_all(close, start, overlap=timedelta(0))
+    assert len(first) == 3
+    again, checkpoint = await read_all(close, checkpoint, overlap=timedelta(minutes=10))
+    assert again == []
+    later = make_changes(fake, 2, lead_id="lead_later")
+    rest, _ = await read_all(close, checkpoint, overlap=timedelta(minutes=10))
+    assert [c.subscription_id for c in rest] == later
+
+
 async def test_a_change_made_while_reading_is_seen_this_time_or_next(
     fake: FakeClose, close: CloseClient
 ) -> None:

@@ -490,6 +490,15 @@ async def test_a_since_at_the_ends_of_the_calendar_is_no_overflow_error(
         close.sequence_subscriptions.changes(first.encode())
 
 
+async def test_a_retention_longer_than_the_calendar_turns_the_check_off(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # `now - retention` went back past year 1: OverflowError instead of no check at all.
+    (sub_id,) = make_changes(fake, 1)
+    found, _ = await read_all(close, now() - timedelta(hours=1), retention=timedelta.max)
+    assert [c.subscription_id for c in found] == [sub_id]
+
+
 async def test_changes_checkpoint_then_every_later_change(
     fake: FakeClose, close: CloseClient
 ) -> None:

@@ -378,6 +378,29 @@ async def test_paused_subscriptions_get_nothing_and_a_dead_url_is_given_up(
     ]
 
 
+async def test_a_subscription_paused_during_its_retries_gets_no_more_attempts(
+    serve: Serve,
+) -> None:
+    # Close delivers to active subscriptions only; the fake went on retrying the event it
+    # was delivering when the subscription was paused.
+    async with FakeClose(
+        leads=2, sequences=1, seed=3, webhook_retry_delay=0, webhook_max_attempts=3
+    ) as fake:
+        hub = fake.webhooks
+        sub = fake.add_webhook("http://127.0.0.1:1/", [("sequence_subscription", "created")])
+
+        async def pause_and_fail(request: web.Request) -> web.Response:
+            hub.update(sub["id"], {"status": "paused"})
+            return web.Response(status=500)
+
+        app = web.Application()
+        app.router.add_post("/hook", pause_and_fail)
+        hub.update(sub["id"], {"url": await serve(app) + "/hook"})
+        event = {"id": "ev_1", "object_type": "sequence_subscription", "action": "created"}
+        await hub._deliver(sub["id"], event)  # one event's delivery, retries included
+    assert [(a.attempt, a.status) for a in hub.attempts] == [(1, 500)]
+
+
 async def test_deliveries_from_a_fake_in_a_thread(
     serve: Serve, fake_close_factory: Callable[..., FakeClose]
 ) -> None:

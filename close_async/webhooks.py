@@ -172,13 +172,20 @@ def _key_for(signature_key: SignatureKeys, subscription_id: object) -> bytes:
     if not isinstance(key, str):
         raise TypeError(f"{name} must be the hex string Close gave, not {type(key).__name__}")
     try:
-        return bytes.fromhex(key.strip())
+        secret = bytes.fromhex(key.strip())
     except ValueError:
         # The message never shows the key: it is a secret even when it is malformed.
         raise ValueError(
             f"{name} is not a hex string: pass the signature_key of the webhook subscription "
             "as Close returned it"
         ) from None
+    if not secret:
+        # An empty HMAC key is one anyone can sign with (an unset setting, typically).
+        raise ValueError(
+            f"{name} is empty: pass the signature_key of the webhook subscription as Close "
+            "returned it"
+        )
+    return secret
 
 
 def _check_age(stamp: str, max_age: float | None, now: float) -> None:

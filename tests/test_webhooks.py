@@ -192,6 +192,15 @@ def test_a_timestamp_that_is_not_a_finite_number_is_refused(stamp: str) -> None:
         webhooks.verify(body, headers, KEY, now=NOW)
 
 
+@pytest.mark.parametrize("empty", ["", "  ", {"whsub_1": ""}])
+def test_an_empty_signature_key_is_refused_not_used(empty: Any) -> None:
+    # An unset setting (`os.environ.get("...", "")`) gave an empty HMAC key: anyone could
+    # sign a delivery with it, and verify() accepted the forgery.
+    body, headers = signed(key="")
+    with pytest.raises(ValueError, match="empty"):
+        webhooks.verify(body, headers, empty, now=NOW)
+
+
 def test_keys_by_subscription_id() -> None:
     body, headers = signed()
     keys = {"whsub_0": OTHER_KEY, "whsub_1": KEY}

@@ -145,7 +145,9 @@ def _signature_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -
     wanted = {SIGNATURE_HEADER: "", TIMESTAMP_HEADER: ""}
     items = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
-        lower = str(name).lower().replace("_", "-")
+        # Bytes names and values too: ASGI's raw headers are pairs of bytes.
+        text = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        lower = text.lower().replace("_", "-")
         if lower in wanted and not wanted[lower]:
             wanted[lower] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
     missing = [name for name, value in wanted.items() if not value.strip()]

@@ -87,6 +87,8 @@ def test_a_signed_delivery_verifies_into_an_event() -> None:
         lambda h: list(h.items()),
         lambda h: CIMultiDict({"Content-Type": "application/json", **h}),
         lambda h: {k.replace("-", "_").upper(): v for k, v in h.items()},
+        # ASGI's raw headers (scope["headers"], Starlette's request.headers.raw): bytes pairs
+        lambda h: [(k.encode(), v.encode()) for k, v in h.items()],
     ],
 )
 def test_any_headers_mapping_whatever_the_case(shape: Callable[[dict[str, str]], Any]) -> None:

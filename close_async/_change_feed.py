@@ -92,7 +92,10 @@ class SubscriptionChanges(AsyncIterator[SubscriptionChange]):
         self._clock = clock
         self._state = ChangeState(start, overlap=self._overlap)
         self._started_at = clock()
-        oldest = self._started_at - retention
+        try:
+            oldest = self._started_at - retention
+        except OverflowError:  # kept since before year 1: nothing has expired
+            oldest = datetime.min.replace(tzinfo=timezone.utc)
         if self._state.read_from < oldest:
             raise CheckpointExpiredError(
                 f"changes since {self._state.read_from.isoformat()} cannot be read: Close's "
@@ -179,6 +182,10 @@ class SubscriptionChanges(AsyncIterator[SubscriptionChange]):
             )
             try:
                 async for event in items:
+                    if event.object_type not in (OBJECT_TYPE, None):
+                        # Close ignored the filter: another object's event, whose object_id
+                        # would be taken for a subscription's ID.
+                        continue
                     date = event.date_updated
                     if date is None:
                         raise ResponseValidationError(

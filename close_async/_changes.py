@@ -24,9 +24,12 @@ What Close's docs say, and what follows from it
   ``date_updated``: deduplicating by ``id`` alone would drop the later state.
 
 A checkpoint is ``(high, floor, seen)``: ``high`` the newest ``date_updated`` handed out (or
-known to be covered), ``floor`` the ``since`` first asked for (nothing older is ever handed
-out), ``seen`` the keys handed out within ``overlap`` of ``high`` -- the only ones a run
-starting at ``high - overlap`` can meet again, so memory stays bounded by the overlap. It is
+known to be covered), ``floor`` the ``since`` first asked for or, once changes were handed
+out, ``high - overlap`` (nothing older is ever handed out), ``seen`` the keys handed out
+within ``overlap`` of ``high`` -- the only ones a run starting at ``high - overlap`` can meet
+again, so memory stays bounded by the overlap. The floor keeps a later run with a wider
+``overlap`` from reading back past what ``seen`` covers and handing those changes out again.
+It is
 written as an opaque string: ``cac1.`` (version 1) and the JSON state, zlib-compressed and
 base64url-encoded.
 """
@@ -130,7 +133,7 @@ class Checkpoint:
                 floor=None if floor is None else _read(floor),
                 seen=tuple((str(i), _read(d)) for i, d in state["seen"]),
             )
-        except (ValueError, TypeError, KeyError, zlib.error, binascii.Error):
+        except (ValueError, TypeError, KeyError, OverflowError, zlib.error, binascii.Error):
             raise ValueError(
                 f"{name} is a damaged checkpoint: pass the string changes() gave, unchanged"
             ) from None
@@ -163,7 +166,7 @@ class ChangeState:
     @property
     def read_from(self) -> datetime:
         """Where the next read must start: ``overlap`` before the high-water mark."""
-        start = self.high - self._overlap
+        start = self._horizon()
         return start if self.floor is None else max(self.floor, start)
 
     def accept(self, key: Key) -> bool:
@@ -184,9 +187,18 @@ class ChangeState:
 
     def checkpoint(self) -> Checkpoint:
         """The checkpoint to resume right after the last change handed out."""
-        horizon = self.high - self._overlap
+        horizon = self._horizon()
         seen = tuple(key for key in self._order if key[1] >= horizon)
-        return Checkpoint(high=self.high, floor=self.floor, seen=seen)
+        # `seen` covers what was handed out from `horizon` on, and no further back.
+        floor = horizon if self.floor is None else max(self.floor, horizon)
+        return Checkpoint(high=self.high, floor=floor, seen=seen)
+
+    def _horizon(self) -> datetime:
+        """``overlap`` before the high-water mark (at most back to the first datetime)."""
+        try:
+            return self.high - self._overlap
+        except OverflowError:  # a since of datetime.min: "from the very beginning"
+            return datetime.min.replace(tzinfo=_UTC)
 
     def _remember(self, key: Key) -> None:
         self._seen.add(key)
@@ -195,7 +207,7 @@ class ChangeState:
 
     def _prune(self) -> None:
         # Keys come in date order (late events aside, which only stay a little longer).
-        horizon = self.high - self._overlap
+        horizon = self._horizon()
         order = self._order
         while order and order[0][1] < horizon:
             self._seen.discard(order.popleft())
@@ -229,12 +241,15 @@ class SlicePlanner:
         """The slice to read now, or None when all is read."""
         if self._done:
             return None
-        end: datetime | None = self._start + self._width
-        assert end is not None
-        if self._until is not None and end >= self._until:
+        # Compared as differences: `start + width` may lie past datetime.max (a since in
+        # year 9999), and is only computed where it stays before `until` or `now`.
+        end: datetime | None
+        if self._until is not None and self._until - self._start <= self._width:
             end = self._until
-        elif self._until is None and end >= self._now:
+        elif self._until is None and self._now - self._start <= self._width:
             end = None
+        else:
+            end = self._start + self._width
         return Slice(self._start, end, capped=self._width > _MIN_SLICE)
 
     def overflowed(self, oldest: datetime, newest: datetime, count: int, limit: int) -> None:
@@ -263,7 +278,9 @@ class SlicePlanner:
             self._done = True
             return
         self._start = current.end
-        if count < max_buffered // 4:
+        # At least an empty slice widens: with max_buffered < 4, `// 4` is 0, and slices
+        # narrowed by a burst stayed that narrow for the rest of the read.
+        if count < max(max_buffered // 4, 1):
             self._width = min(self._width * 2, _MAX_SLICE)
 
 

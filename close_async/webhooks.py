@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -123,7 +124,10 @@ def verify_delivery(
     subscription_id = payload.get("subscription_id") if payload is not None else None
     key = _key_for(signature_key, subscription_id)
     expected = hmac.new(key, stamp.encode("ascii", "replace") + raw, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.strip().lower()):
+    # Compared as bytes: compare_digest raises TypeError for text that is not ASCII, and
+    # the header is whatever the sender put there.
+    given = signature.strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode("ascii"), given):
         raise WebhookSignatureError(
             f"the {SIGNATURE_HEADER} signature does not match the body: a different "
             "signature_key signed it (another subscription's?), or the body was changed on "
@@ -141,7 +145,9 @@ def _signature_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -
     wanted = {SIGNATURE_HEADER: "", TIMESTAMP_HEADER: ""}
     items = headers.items() if isinstance(headers, Mapping) else headers
     for name, value in items:
-        lower = str(name).lower().replace("_", "-")
+        # Bytes names and values too: ASGI's raw headers are pairs of bytes.
+        text = name.decode("latin-1") if isinstance(name, bytes) else str(name)
+        lower = text.lower().replace("_", "-")
         if lower in wanted and not wanted[lower]:
             wanted[lower] = value.decode("latin-1") if isinstance(value, bytes) else str(value)
     missing = [name for name, value in wanted.items() if not value.strip()]
@@ -168,18 +174,27 @@ def _key_for(signature_key: SignatureKeys, subscription_id: object) -> bytes:
     if not isinstance(key, str):
         raise TypeError(f"{name} must be the hex string Close gave, not {type(key).__name__}")
     try:
-        return bytes.fromhex(key.strip())
+        secret = bytes.fromhex(key.strip())
     except ValueError:
         # The message never shows the key: it is a secret even when it is malformed.
         raise ValueError(
             f"{name} is not a hex string: pass the signature_key of the webhook subscription "
             "as Close returned it"
         ) from None
+    if not secret:
+        # An empty HMAC key is one anyone can sign with (an unset setting, typically).
+        raise ValueError(
+            f"{name} is empty: pass the signature_key of the webhook subscription as Close "
+            "returned it"
+        )
+    return secret
 
 
 def _check_age(stamp: str, max_age: float | None, now: float) -> None:
     try:
         signed_at = float(stamp)
+        if not math.isfinite(signed_at):  # "nan" would compare False both ways below
+            raise ValueError(stamp)
     except ValueError:
         raise WebhookTimestampError(
             f"the {TIMESTAMP_HEADER} header is not a Unix timestamp: {stamp[:40]!r}"

@@ -21,12 +21,13 @@ from close_async._changes import (
     IDLE_ADVANCE,
     ChangeState,
     Checkpoint,
+    Slice,
     SlicePlanner,
     ordered,
     starting_point,
     to_change,
 )
-from close_async.testing import FakeClose
+from close_async.testing import FakeClose, Fault
 
 UTC = timezone.utc
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -195,6 +196,19 @@ def read_with(planner: SlicePlanner, dates: list[float], limit: int) -> list[flo
 )
 def test_the_planner_reads_every_event_once_and_ends(dates: list[float]) -> None:
     assert read_with(SlicePlanner(at(0), None, at(10)), dates, 25) == sorted(dates)
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+@pytest.mark.parametrize("until", [None, 7200.0], ids=["open", "until"])
+def test_a_small_max_buffered_still_widens_after_a_burst_and_ends(
+    limit: int, until: float | None
+) -> None:
+    # A burst narrows the slices to microseconds; with max_buffered below 4 quiet slices
+    # never widened again (count < max_buffered // 4 == 0 is never true), and the next
+    # hours were read a microsecond at a time: billions of requests.
+    dates = [0.0, 0.000001, 0.000002, 0.000003]
+    planner = SlicePlanner(at(0), None if until is None else at(until), at(3 * 3600))
+    assert read_with(planner, dates, limit) == dates
 
 
 def test_a_recent_start_is_read_in_one_open_slice_and_until_closes_it() -> None:
@@ -370,6 +384,42 @@ async def test_an_event_that_shows_up_late_is_found_next_time_once(
     assert (await read_all(close, checkpoint))[0] == []
 
 
+async def test_events_of_other_object_types_are_not_handed_out_as_subscription_changes(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # A server that ignores object_type: a lead's event must not become a "change" to a
+    # subscription named by the lead's ID (with no subscription data).
+    start = now() - timedelta(hours=2)
+    stray = {
+        "id": "ev_lead",
+        "object_type": "lead",
+        "object_id": "lead_1",
+        "action": "created",
+        "date_updated": (start + timedelta(minutes=1)).isoformat(),
+        "data": {"id": "lead_1", "display_name": "A lead"},
+    }
+    fake.inject("GET", "event", [Fault.response(200, {"data": [stray], "cursor_next": None})])
+    (sub_id,) = make_changes(fake, 1)
+    changes, _ = await read_all(close, start)
+    assert [c.subscription_id for c in changes] == [sub_id]
+
+
+async def test_a_wider_overlap_than_the_checkpoint_was_made_with_repeats_nothing(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # The checkpoint remembers only what was handed out within its own overlap: a run with
+    # a wider one read further back and handed those changes out a second time.
+    start = now()
+    make_changes(fake, 3)
+    first, checkpoint = await read_all(close, start, overlap=timedelta(0))
+    assert len(first) == 3
+    again, checkpoint = await read_all(close, checkpoint, overlap=timedelta(minutes=10))
+    assert again == []
+    later = make_changes(fake, 2, lead_id="lead_later")
+    rest, _ = await read_all(close, checkpoint, overlap=timedelta(minutes=10))
+    assert [c.subscription_id for c in rest] == later
+
+
 async def test_a_change_made_while_reading_is_seen_this_time_or_next(
     fake: FakeClose, close: CloseClient
 ) -> None:
@@ -416,6 +466,37 @@ async def test_a_checkpoint_older_than_the_log_raises_before_any_request(
         close.sequence_subscriptions.changes("not a checkpoint")
     with pytest.raises(ValueError, match="until"):
         close.sequence_subscriptions.changes(now(), until=datetime(2024, 1, 1))
+
+
+async def test_a_since_at_the_ends_of_the_calendar_is_no_overflow_error(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # "Everything": since=datetime.min went back `overlap` past year 1 (OverflowError); a
+    # since in year 9999 went an hour past the last datetime when the first slice was cut.
+    with pytest.raises(CheckpointExpiredError):
+        close.sequence_subscriptions.changes(datetime.min.replace(tzinfo=UTC))
+    last = datetime.max.replace(tzinfo=UTC)
+    changes, checkpoint = await read_all(close, last)
+    assert changes == []
+    assert Checkpoint.decode(checkpoint).high == last
+    planner = SlicePlanner(last - timedelta(minutes=5), last, now())
+    assert planner.current() == Slice(last - timedelta(minutes=5), last)
+    year_one = json.dumps({"high": "0001-01-01T00:00:00+05:00", "floor": None, "seen": []})
+    with pytest.raises(ValueError, match="damaged"):  # before UTC: not a datetime at all
+        close.sequence_subscriptions.changes(_packed(year_one.encode()))
+    first = Checkpoint(high=datetime.min.replace(tzinfo=UTC), seen=(("ev_1", last),))
+    assert len(ChangeState(first)) == 1
+    with pytest.raises(CheckpointExpiredError):
+        close.sequence_subscriptions.changes(first.encode())
+
+
+async def test_a_retention_longer_than_the_calendar_turns_the_check_off(
+    fake: FakeClose, close: CloseClient
+) -> None:
+    # `now - retention` went back past year 1: OverflowError instead of no check at all.
+    (sub_id,) = make_changes(fake, 1)
+    found, _ = await read_all(close, now() - timedelta(hours=1), retention=timedelta.max)
+    assert [c.subscription_id for c in found] == [sub_id]
 
 
 async def test_changes_checkpoint_then_every_later_change(

@@ -87,6 +87,8 @@ def test_a_signed_delivery_verifies_into_an_event() -> None:
         lambda h: list(h.items()),
         lambda h: CIMultiDict({"Content-Type": "application/json", **h}),
         lambda h: {k.replace("-", "_").upper(): v for k, v in h.items()},
+        # ASGI's raw headers (scope["headers"], Starlette's request.headers.raw): bytes pairs
+        lambda h: [(k.encode(), v.encode()) for k, v in h.items()],
     ],
 )
 def test_any_headers_mapping_whatever_the_case(shape: Callable[[dict[str, str]], Any]) -> None:
@@ -169,6 +171,36 @@ def test_a_non_numeric_timestamp_is_a_timestamp_error() -> None:
     headers = {"close-sig-hash": digest, "close-sig-timestamp": "soon"}
     with pytest.raises(WebhookTimestampError):
         webhooks.verify(body, headers, KEY, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "forged", ["é" * 64, "\u0430bc", b"\xff" * 64], ids=["latin", "cyrillic", "bytes"]
+)
+def test_a_signature_header_that_is_not_ascii_is_a_signature_error(forged: str | bytes) -> None:
+    # hmac.compare_digest raises TypeError for non-ASCII text: a forger's header must still
+    # end as a WebhookVerificationError (a 4xx), not a foreign exception (a 500).
+    body, headers = signed()
+    with pytest.raises(WebhookSignatureError):
+        webhooks.verify(body, {**headers, "close-sig-hash": forged}, KEY, now=NOW)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("stamp", ["nan", "NaN", "inf", "-inf", "1e999"])
+def test_a_timestamp_that_is_not_a_finite_number_is_refused(stamp: str) -> None:
+    # float() reads these; a NaN age compares False both ways and slipped past max_age.
+    body = json.dumps(DELIVERY).encode()
+    digest = hmac.new(bytes.fromhex(KEY), stamp.encode() + body, hashlib.sha256).hexdigest()
+    headers = {"close-sig-hash": digest, "close-sig-timestamp": stamp}
+    with pytest.raises(WebhookTimestampError):
+        webhooks.verify(body, headers, KEY, now=NOW)
+
+
+@pytest.mark.parametrize("empty", ["", "  ", {"whsub_1": ""}])
+def test_an_empty_signature_key_is_refused_not_used(empty: Any) -> None:
+    # An unset setting (`os.environ.get("...", "")`) gave an empty HMAC key: anyone could
+    # sign a delivery with it, and verify() accepted the forgery.
+    body, headers = signed(key="")
+    with pytest.raises(ValueError, match="empty"):
+        webhooks.verify(body, headers, empty, now=NOW)
 
 
 def test_keys_by_subscription_id() -> None:
@@ -355,6 +387,29 @@ async def test_paused_subscriptions_get_nothing_and_a_dead_url_is_given_up(
         (dead["id"], 2, None),
         (dead["id"], 3, None),
     ]
+
+
+async def test_a_subscription_paused_during_its_retries_gets_no_more_attempts(
+    serve: Serve,
+) -> None:
+    # Close delivers to active subscriptions only; the fake went on retrying the event it
+    # was delivering when the subscription was paused.
+    async with FakeClose(
+        leads=2, sequences=1, seed=3, webhook_retry_delay=0, webhook_max_attempts=3
+    ) as fake:
+        hub = fake.webhooks
+        sub = fake.add_webhook("http://127.0.0.1:1/", [("sequence_subscription", "created")])
+
+        async def pause_and_fail(request: web.Request) -> web.Response:
+            hub.update(sub["id"], {"status": "paused"})
+            return web.Response(status=500)
+
+        app = web.Application()
+        app.router.add_post("/hook", pause_and_fail)
+        hub.update(sub["id"], {"url": await serve(app) + "/hook"})
+        event = {"id": "ev_1", "object_type": "sequence_subscription", "action": "created"}
+        await hub._deliver(sub["id"], event)  # one event's delivery, retries included
+    assert [(a.attempt, a.status) for a in hub.attempts] == [(1, 500)]
 
 
 async def test_deliveries_from_a_fake_in_a_thread(

@@ -11,9 +11,9 @@ subscription it matches, as `{"subscription_id": ..., "event": {...}}` with the 
 timestamp followed by the raw body, keyed with the hex-decoded signature key. A delivery
 that fails (a connection error, or any status but 2xx) is retried after an exponential
 backoff (`retry_delay`, doubling, at most `retry_cap`), up to `max_attempts` attempts, each
-signed afresh. Close retries failed deliveries too; its schedule is its own (this one is
-short, for tests). Deliveries to one subscription go one at a time, in the log's order;
-Close does not promise any order.
+signed afresh, while the subscription stays active. Close retries failed deliveries too;
+its schedule is its own (this one is short, for tests). Deliveries to one subscription go
+one at a time, in the log's order; Close does not promise any order.
 """
 
 from __future__ import annotations
@@ -223,8 +223,8 @@ class WebhookHub:
         body = json.dumps({"subscription_id": sub_id, "event": dict(event)}).encode()
         for attempt in range(1, self._max_attempts + 1):
             sub = self._subs.get(sub_id)
-            if sub is None or not self._running:
-                return
+            if sub is None or sub["status"] != "active" or not self._running:
+                return  # deleted or paused meanwhile: Close delivers to active ones only
             status, error = await self._post(sub, body)
             done = DeliveryAttempt(sub_id, str(event["id"]), attempt, status, error)
             self.attempts.append(done)

@@ -233,6 +233,22 @@ async def test_json_nested_too_deeply_to_decode_in_an_item_is_a_validation_error
 
 
 @pytest.mark.usefixtures("decoder")
+@pytest.mark.parametrize("depth", [500, 900])
+async def test_a_deep_but_decodable_unknown_field_is_kept_frozen(serve: Serve, depth: int) -> None:
+    # Decoders accept about 1,000 levels (10,000 on Python 3.13): freezing the unknown field
+    # for `extra` must not hit Python's recursion limit on what they accept.
+    item = b'{"id": "sub_1", "lead_id": "lead_1", "deep": ' + nested(depth) + b"}"
+    url = await serve(answering(item, seen=[]))
+    async with CloseClient("k", base_url=url) as close:
+        sub = await close.sequence_subscriptions.get("sub_1")
+    value, levels = sub.extra["deep"], 0
+    while value:
+        assert isinstance(value, tuple)
+        value, levels = value[0], levels + 1
+    assert (value, levels) == ((), depth - 1)
+
+
+@pytest.mark.usefixtures("decoder")
 @pytest.mark.parametrize("depth", [DEEPEST, DEEP, 900])
 async def test_deeply_nested_error_body_keeps_its_status(serve: Serve, depth: int) -> None:
     body = b'{"errors": ' + nested(depth) + b"}"

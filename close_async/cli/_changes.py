@@ -45,6 +45,8 @@ def read_since(text: str) -> str | datetime:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read --since {text}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:  # not a file --checkpoint-out wrote (or a damaged one)
+            raise UsageError(f"cannot read --since {text}: it is not UTF-8 text") from None
     text = text.strip()
     if text.startswith(CHECKPOINT_LABEL):
         text = text[len(CHECKPOINT_LABEL) :]

@@ -188,3 +188,15 @@ def test_follow_prints_new_changes_until_ctrl_c(fake: FakeClose) -> None:
     assert process.returncode == 0, err
     assert out == ""  # nothing else happened
     assert err.strip().splitlines()[-1].startswith("CHECKPOINT=")
+
+
+def test_a_since_file_that_is_not_text_is_a_usage_error(
+    cli: CLI, env: FakeClose, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "checkpoint"
+    damaged.write_bytes(b"\xff\xfe\x00cac1")  # a checkpoint file overwritten with bytes
+    ran = cli("subscriptions", "changes", "--since", f"@{damaged}")
+    assert ran.code == 2
+    assert "cannot read --since" in ran.err
+    assert "Traceback" not in ran.err
+    assert env.stats.requests == 0

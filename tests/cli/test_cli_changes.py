@@ -200,3 +200,22 @@ def test_a_since_file_that_is_not_text_is_a_usage_error(
     assert "cannot read --since" in ran.err
     assert "Traceback" not in ran.err
     assert env.stats.requests == 0
+
+
+def test_a_checkpoint_out_that_cannot_be_written_is_a_usage_error(
+    cli: CLI, env: FakeClose, tmp_path: Path
+) -> None:
+    nowhere = tmp_path / "missing-folder" / "checkpoint"
+    since = iso(datetime.now(timezone.utc))
+    ran = cli("subscriptions", "changes", "--since", since, "--checkpoint-out", nowhere)
+    assert ran.code == 2, ran.err
+    assert f"cannot write --checkpoint-out {nowhere}" in ran.err
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(env)[:3])
+    out = tmp_path / "subs.jsonl"
+    ran = cli(
+        "subscriptions", "export", "--lead-ids", ids, "--out", out, "--no-progress",
+        "--checkpoint-out", nowhere,
+    )  # fmt: skip
+    assert ran.code == 2, ran.err
+    assert f"cannot write --checkpoint-out {nowhere}" in ran.err
+    assert not out.exists()  # nothing read, nothing written

@@ -23,6 +23,7 @@ import attrs
 from ._change_feed import SubscriptionChanges
 from ._client import CloseClient
 from ._event_models import SubscriptionChange
+from ._exceptions import ClientClosedError
 from ._fanout import FailedID, FanOut, Progress
 from ._gate import RateLimitGate
 from ._stats import ClientStats
@@ -114,16 +115,23 @@ class _Runner:
                 yield item
                 taken += 1
                 if taken == _RELEASE_EVERY:
-                    self.loop.call_soon_threadsafe(_release, room, taken)
+                    self._soon(_release, room, taken)
                     taken = 0
         finally:
             # A break, an exception, or garbage collection of this generator: stop the
             # work now, and wait until it has stopped (its requests cancelled, their
             # connections closed) unless this thread cannot block.
-            if not pump.done():
-                self.loop.call_soon_threadsafe(pump.cancel)
-                if self._may_block():
-                    asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
+            if not pump.done() and self._soon(pump.cancel) and self._may_block():
+                asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
+
+    def _soon(self, callback: Callable[..., object], *args: object) -> bool:
+        """Schedule ``callback`` in the loop; False if the client was closed (and its loop
+        with it: nothing of it runs any more)."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # "Event loop is closed": close() ran in another thread
+            return False
+        return True
 
     def shutdown(self, client: CloseClient) -> None:
         if self.closed:
@@ -138,6 +146,10 @@ class _Runner:
 
 
 _END = object()
+_CLOSED_WHILE_READING = (
+    "the SyncCloseClient was closed while this iterator was being read; read it before "
+    "closing the client"
+)
 
 
 @attrs.frozen
@@ -153,7 +165,10 @@ async def _pump(
             await room.acquire()
             items.put(item)
     except asyncio.CancelledError:
-        raise  # the consumer went away: nobody reads the queue any more
+        # The consumer went away (then nobody reads this), or close() stopped the loop's
+        # work: then the consumer must not wait for ever for an item that will not come.
+        items.put(_Failure(ClientClosedError(_CLOSED_WHILE_READING)))
+        raise
     except BaseException as exc:
         items.put(_Failure(exc))
     else:

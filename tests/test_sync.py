@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from close_async import (
+    ClientClosedError,
     NotFoundError,
     SequenceSubscription,
     SubscriptionStatus,
@@ -186,3 +187,17 @@ def test_webhooks_and_events_blocking(fake: FakeClose, close: SyncCloseClient) -
     close.webhooks.delete(sub.id)
     (event,) = close.events.list(object_type="sequence_subscription", action="created", limit=1)
     assert close.events.get(event.id) == event
+
+
+@pytest.mark.timeout(30)  # the defect was a hang: fail, do not hold the run for 120 s
+def test_an_iterator_ends_with_an_error_when_its_client_is_closed(fake: FakeClose) -> None:
+    fake.add_subscriptions(lead_id="lead_sync_huge", count=1200)  # more than the buffer
+    client = SyncCloseClient(fake.api_key, base_url=fake.url)
+    subs = client.sequence_subscriptions.list(lead_id="lead_sync_huge")
+    next(subs)
+    client.close()  # say by another thread, or by leaving a `with` block too early
+    # What was buffered may still come out; then it says why it stops, rather than wait
+    # for ever for items the stopped loop will never send.
+    with pytest.raises(ClientClosedError, match="closed"):
+        for _ in subs:
+            pass

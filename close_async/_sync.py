@@ -65,7 +65,7 @@ class _Runner:
 
     def check_caller(self) -> None:
         if self.closed:
-            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+            raise ClientClosedError(_CLOSED)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -146,6 +146,8 @@ class _Runner:
 
 
 _END = object()
+# A ClientClosedError, as the async client raises: a RuntimeError, and a CloseError.
+_CLOSED = "this SyncCloseClient is closed; create a new one"
 _CLOSED_WHILE_READING = (
     "the SyncCloseClient was closed while this iterator was being read; read it before "
     "closing the client"
@@ -483,7 +485,7 @@ class SyncCloseClient:
 
     def __enter__(self) -> SyncCloseClient:
         if self.closed:
-            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+            raise ClientClosedError(_CLOSED)
         return self
 
     def __exit__(

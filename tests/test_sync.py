@@ -201,3 +201,16 @@ def test_an_iterator_ends_with_an_error_when_its_client_is_closed(fake: FakeClos
     with pytest.raises(ClientClosedError, match="closed"):
         for _ in subs:
             pass
+
+
+def test_a_closed_client_raises_what_the_async_one_does(fake: FakeClose) -> None:
+    client = SyncCloseClient(fake.api_key, base_url=fake.url)
+    client.close()
+    # The async client raises ClientClosedError (a CloseError): `except CloseError` around
+    # sync code must catch it too.
+    with pytest.raises(ClientClosedError, match="closed"):
+        client.sequence_subscriptions.get("sub_1")
+    with pytest.raises(ClientClosedError, match="closed"):
+        next(client.sequence_subscriptions.list(lead_id="lead_1"))
+    with pytest.raises(ClientClosedError, match="closed"), client:
+        pass

@@ -337,16 +337,44 @@ def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionC
 
 class SyncSubscriptionChanges(_SyncStream[SubscriptionChange]):
     """What the sync ``changes()`` returns: an iterator of ``SubscriptionChange``, plus the
-    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it."""
+    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it.
+
+    Each change is fetched from the loop when asked for, never ahead: ``checkpoint`` is
+    where the async iterator stands, and a change read ahead into a buffer would count as
+    handed out, so a job that stored the checkpoint and stopped would never see it. (The
+    async iterator buffers its pages itself; between two changes it has no request out.)
+    """
 
     def __init__(self, changes: SubscriptionChanges, runner: _Runner) -> None:
-        super().__init__(changes, runner)
+        self._items = self._one_by_one(changes, runner)
         self._changes = changes
+        self._runner = runner
+
+    @staticmethod
+    def _one_by_one(
+        changes: SubscriptionChanges, runner: _Runner
+    ) -> Generator[SubscriptionChange, None, None]:
+        try:
+            while True:
+                try:
+                    yield runner.call(_awaited(changes.__anext__()))
+                except StopAsyncIteration:
+                    return
+        finally:
+            # A break, close() or garbage collection: stop its requests, where this thread
+            # may wait for them (a closed client has stopped them already).
+            if runner._may_block():
+                runner.call(changes.aclose())
 
     @property
     def checkpoint(self) -> str:
         """Where to resume: right after the last change this iterator handed out."""
-        return self._changes.checkpoint
+        return self._runner.call(_checkpoint(self._changes))
+
+
+async def _checkpoint(changes: SubscriptionChanges) -> str:
+    """Read the checkpoint in the loop, where the iterator's state changes."""
+    return changes.checkpoint
 
 
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):

@@ -214,3 +214,22 @@ def test_a_closed_client_raises_what_the_async_one_does(fake: FakeClose) -> None
         next(client.sequence_subscriptions.list(lead_id="lead_1"))
     with pytest.raises(ClientClosedError, match="closed"), client:
         pass
+
+
+def test_changes_checkpoint_is_right_after_the_last_change_handed_out(
+    fake: FakeClose, close: SyncCloseClient
+) -> None:
+    since = close.sequence_subscriptions.changes_checkpoint()
+    ids = fake.add_subscriptions(lead_id="lead_sync_changes", count=5)
+    changes = close.sequence_subscriptions.changes(since)
+    # (A few changes from just before the checkpoint may come too: the fixture's.)
+    first = next(change.subscription_id for change in changes if change.subscription_id in ids)
+    checkpoint = changes.checkpoint  # a job that dealt with one change, and stops there
+    changes.close()
+    rest = [
+        change.subscription_id
+        for change in close.sequence_subscriptions.changes(checkpoint)
+        if change.subscription_id in ids
+    ]
+    # None lost (read ahead into a buffer, and counted as handed out), none twice.
+    assert sorted([first, *rest]) == sorted(ids)

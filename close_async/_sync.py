@@ -99,9 +99,14 @@ class _Runner:
             future.cancel()  # Ctrl-C (or any exit) in this thread stops the work there too
             raise
 
-    def stream(self, source: AsyncIterator[T]) -> Generator[T, None, None]:
-        """Iterate an async iterator from this thread, through a bounded buffer."""
+    def stream(
+        self, source: AsyncIterator[T], relay: _InOrder | None = None
+    ) -> Generator[T, None, None]:
+        """Iterate an async iterator from this thread, through a bounded buffer (which
+        ``relay`` puts its calls in, to be made here in order)."""
         items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        if relay is not None:
+            relay.items = items
         room = asyncio.Semaphore(_BUFFER)
         pump = self.call(_start(_pump(source, items, room)))
         taken = 0
@@ -112,6 +117,9 @@ class _Runner:
                     return
                 if isinstance(item, _Failure):
                     raise item.error
+                if isinstance(item, _Call):
+                    item.callback(*item.args)
+                    continue
                 yield item
                 taken += 1
                 if taken == _RELEASE_EVERY:
@@ -241,16 +249,57 @@ class _Adapted(Generic[P, R, S]):
     ) -> _Adapted[P, R, S] | Callable[P, S]:
         if obj is None:
             return self
-        method, adapt, resource, runner = self._method, self._adapt, obj._resource, obj._runner
+        invoke, resource, runner = self._invoke, obj._resource, obj._runner
 
         def call(*args: P.args, **kwargs: P.kwargs) -> S:
             runner.check_caller()
-            # The method runs here, in the caller's thread: arguments are checked before
-            # anything is sent; what it returns (a coroutine, an iterator) runs in the loop.
-            return adapt(runner, method(resource, *args, **kwargs))
+            return invoke(runner, resource, args, kwargs)
 
-        call.__doc__ = method.__doc__
+        call.__doc__ = self._method.__doc__
         return call
+
+    def _invoke(self, runner: _Runner, resource: Any, args: Any, kwargs: dict[str, Any]) -> S:
+        # The method runs here, in the caller's thread: arguments are checked before
+        # anything is sent; what it returns (a coroutine, an iterator) runs in the loop.
+        return self._adapt(runner, self._method(resource, *args, **kwargs))
+
+
+class _AdaptedFanOut(_Adapted[P, FanOut[T], "SyncFanOut[T]"]):
+    """``list_many``/``list_all``: as ``_Adapted``, with ``on_id_done`` called in the
+    caller's thread once it has had the ID's items, not when they reach the buffer."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], FanOut[T]]) -> None:
+        super().__init__(method, _fan_out)
+
+    def _invoke(
+        self, runner: _Runner, resource: Any, args: Any, kwargs: dict[str, Any]
+    ) -> SyncFanOut[T]:
+        callback = kwargs.get("on_id_done")
+        if not callable(callback):  # None, or what the method refuses with TypeError
+            return super()._invoke(runner, resource, args, kwargs)
+        relay = _InOrder(callback)
+        fan_out = self._method(resource, *args, **{**kwargs, "on_id_done": relay})
+        return SyncFanOut(fan_out, runner, relay)
+
+
+class _InOrder:
+    """An ``on_id_done`` relayed through the iterator's buffer, behind the ID's items: the
+    consumer's thread calls it when it reaches it, so that a journal it writes never names
+    an ID whose items the caller has not had yet."""
+
+    def __init__(self, callback: Callable[[str, int], object]) -> None:
+        self.callback = callback
+        self.items: queue.SimpleQueue[Any] | None = None  # the buffer, set by stream()
+
+    def __call__(self, id_: str, count: int) -> None:
+        assert self.items is not None
+        self.items.put(_Call(self.callback, (id_, count)))
+
+
+@attrs.frozen
+class _Call:
+    callback: Callable[..., object]
+    args: tuple[Any, ...]
 
 
 def _block(runner: _Runner, awaitable: Awaitable[T]) -> T:
@@ -276,8 +325,10 @@ class _SyncStream(Iterator[T]):
     """An async iterator of the client, iterated from sync code; ``close()`` (or leaving a
     ``with`` block, or a ``for`` loop early) stops its work."""
 
-    def __init__(self, source: AsyncIterator[T], runner: _Runner) -> None:
-        self._items = runner.stream(source)
+    def __init__(
+        self, source: AsyncIterator[T], runner: _Runner, relay: _InOrder | None = None
+    ) -> None:
+        self._items = runner.stream(source, relay)
 
     def __iter__(self: _Stream) -> _Stream:
         return self
@@ -306,8 +357,8 @@ class SyncFanOut(_SyncStream[T]):
     ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
     ``for`` loop over it early."""
 
-    def __init__(self, fan_out: FanOut[T], runner: _Runner) -> None:
-        super().__init__(fan_out, runner)
+    def __init__(self, fan_out: FanOut[T], runner: _Runner, relay: _InOrder | None = None) -> None:
+        super().__init__(fan_out, runner, relay)
         self._fan_out = fan_out
 
     @property
@@ -381,8 +432,8 @@ class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
 
     list = _Adapted(SequenceSubscriptions.list, _iterate)
-    list_many = _Adapted(SequenceSubscriptions.list_many, _fan_out)
-    list_all = _Adapted(SequenceSubscriptions.list_all, _fan_out)
+    list_many = _AdaptedFanOut(SequenceSubscriptions.list_many)
+    list_all = _AdaptedFanOut(SequenceSubscriptions.list_all)
     get = _Adapted(SequenceSubscriptions.get, _block)
     create = _Adapted(SequenceSubscriptions.create, _block)
     update = _Adapted(SequenceSubscriptions.update, _block)
@@ -471,8 +522,9 @@ class SyncCloseClient:
     ``close()`` when done, which leaves no thread or connection behind. Calling it from a
     thread that runs an event loop raises RuntimeError: use ``CloseClient`` there.
 
-    Callbacks given to ``list_many`` (``on_progress``, ``on_id_done``) run in the
-    background thread.
+    Callbacks given to ``list_many`` and ``list_all``: ``on_progress`` runs in the
+    background thread; ``on_id_done`` in the thread that iterates, once it has had all of
+    the ID's items (so that a journal it writes is never ahead of them).
     """
 
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:

@@ -233,3 +233,22 @@ def test_changes_checkpoint_is_right_after_the_last_change_handed_out(
     ]
     # None lost (read ahead into a buffer, and counted as handed out), none twice.
     assert sorted([first, *rest]) == sorted(ids)
+
+
+def test_on_id_done_comes_after_the_ids_items_are_handed_out(
+    fake: FakeClose, close: SyncCloseClient
+) -> None:
+    leads = ["lead_sync_long", *(lead.id for lead in fake.state.leads()[:5])]
+    handed: dict[str, int] = {}
+    journaled: list[tuple[str, int, int]] = []  # id, count, its items handed out by then
+
+    def on_id_done(lead_id: str, count: int) -> None:
+        journaled.append((lead_id, count, handed.get(lead_id, 0)))
+
+    for sub in close.sequence_subscriptions.list_many(lead_ids=leads, on_id_done=on_id_done):
+        assert sub.lead_id is not None
+        handed[sub.lead_id] = handed.get(sub.lead_id, 0) + 1
+    # A journal written by on_id_done never names an ID whose items the caller has not
+    # had (they would be lost by a stop there, then a resume that skips the ID).
+    assert sorted(lead_id for lead_id, _, _ in journaled) == sorted(leads)
+    assert all(count == had for _, count, had in journaled), journaled

@@ -63,6 +63,14 @@ _FORMAT_NAMES: Final = {"jsonl": "JSON Lines", "csv": "CSV"}
 JOURNAL_BY_SEQUENCE: Final = "# read by sequence: the IDs below are sequences\n"
 
 
+#: The option of each kind of input, by the field that names it in a record.
+_KIND_OPTIONS: Final = {
+    "lead_id": "--lead-ids",
+    "contact_id": "--contact-ids",
+    "sequence_id": "--sequence-ids or --all",
+}
+
+
 def journal_path(out: Path) -> Path:
     """Return the journal of an output: ``<out>.done``."""
     return out.with_name(out.name + ".done")
@@ -402,6 +410,8 @@ class ExportWriter:
         self.done = set(counts)
         scan = self._scan()
         short = {i for i in self.done if (counts[i] or 0) > scan.counts[i]}
+        if short:
+            self._check_kind(short)
         if short:  # the journal is ahead of the output: list those IDs again
             self.done -= short
             self.journal_ahead = len(short)
@@ -409,6 +419,33 @@ class ExportWriter:
         self.dropped_partial = _truncate(out, scan.length)
         self.kept = scan.records
         self._written_before = scan.written
+
+    def _check_kind(self, short: Collection[str]) -> None:
+        """Refuse a resume whose input is of another kind than the export's (contacts into
+        an export of leads, say): its journaled IDs, short of records by this kind, are
+        the records' leads (contacts, sequences). Listing them again would mix two exports."""
+        others = [kind for kind in _KIND_OPTIONS if kind != self.field]
+        for record in self._output_records():
+            for kind in others:
+                if record.get(kind) in short:
+                    raise UsageError(
+                        f"cannot resume {self.out}: its journal lists {kind[:-3]} IDs, and this "
+                        f"run reads {self.field[:-3]}s; resume it with {_KIND_OPTIONS[kind]}, as "
+                        "it was begun"
+                    )
+
+    def _output_records(self) -> Iterator[Mapping[str, object]]:
+        """The whole records of the output, as mappings (to look at, not to check)."""
+        lines = (line.decode("utf-8", errors="replace") for _, line in _whole_lines(self.out))
+        if self.format == "jsonl":
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict):
+                        yield record
+            return
+        with contextlib.suppress(csv.Error):  # a cut-off last row
+            yield from csv.DictReader(lines, strict=True)
 
     def _scan(self) -> _Scan:
         if self.format == "jsonl":

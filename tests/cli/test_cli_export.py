@@ -407,3 +407,34 @@ def test_resume_with_other_fields_is_refused_not_mixed(
     assert advice in ran.err
     assert out.read_text(encoding="utf-8") == kept  # nothing of another shape appended
     assert big.stats.requests == requests
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    ("then", "was"),
+    [
+        (("--contact-ids",), "--lead-ids"),  # then a file of contact IDs
+        (("--all",), "--lead-ids"),
+    ],
+)
+def test_resume_with_another_kind_of_input_is_refused_not_mixed(
+    cli: CLI, big: FakeClose, tmp_path: Path, fmt: str, then: tuple[str, ...], was: str
+) -> None:
+    leads = lead_ids(big)[1:6]
+    ids = write_ids(tmp_path / "ids.txt", leads)
+    out = tmp_path / f"subs.{fmt}"
+    assert export(cli, ids, out).code == 0  # every lead journaled
+    kept = out.read_text(encoding="utf-8")
+    contacts = sorted({s["contact_id"] for s in big.state.subscriptions() if s["contact_id"]})
+    source = (
+        [*then, write_ids(tmp_path / "contacts.txt", contacts[:3])]
+        if then[0] != "--all"
+        else [*then]
+    )
+    requests = big.stats.requests
+    ran = cli("subscriptions", "export", *source, "--out", out, "--no-progress", "--resume")
+    # Its journal lists leads: reading contacts (or sequences) into it would mix two exports.
+    assert ran.code == 2, ran.err
+    assert was in ran.err
+    assert out.read_text(encoding="utf-8") == kept
+    assert big.stats.requests == requests

@@ -420,6 +420,8 @@ class SyncSubscriptionChanges(_SyncStream[SubscriptionChange]):
     @property
     def checkpoint(self) -> str:
         """Where to resume: right after the last change this iterator handed out."""
+        if not self._runner._may_block():  # a closed client (its loop stopped), or the loop
+            return self._changes.checkpoint  # thread itself: nothing changes it meanwhile
         return self._runner.call(_checkpoint(self._changes))
 
 

@@ -235,6 +235,16 @@ def test_changes_checkpoint_is_right_after_the_last_change_handed_out(
     assert sorted([first, *rest]) == sorted(ids)
 
 
+def test_changes_checkpoint_can_be_read_after_the_client_is_closed(fake: FakeClose) -> None:
+    with SyncCloseClient(fake.api_key, base_url=fake.url) as client:
+        changes = client.sequence_subscriptions.changes(
+            client.sequence_subscriptions.changes_checkpoint()
+        )
+        list(changes)
+        before = changes.checkpoint
+    assert changes.checkpoint == before  # stored after the `with` block: no error
+
+
 def test_on_id_done_comes_after_the_ids_items_are_handed_out(
     fake: FakeClose, close: SyncCloseClient
 ) -> None:

@@ -11,6 +11,7 @@ cancels the task, which stops the requests behind it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import queue
 import threading
 import weakref
@@ -239,6 +240,13 @@ class _Adapted(Generic[P, R, S]):
         self._method = method
         self._adapt = adapt
         self.__doc__ = method.__doc__
+        # What help() and editors show: the method's arguments (without self); what it
+        # returns differs (a value for a coroutine, an iterator for an async one).
+        signature = inspect.signature(method)
+        self._signature = signature.replace(
+            parameters=list(signature.parameters.values())[1:],
+            return_annotation=inspect.Signature.empty,
+        )
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> _Adapted[P, R, S]: ...
@@ -256,6 +264,8 @@ class _Adapted(Generic[P, R, S]):
             return invoke(runner, resource, args, kwargs)
 
         call.__doc__ = self._method.__doc__
+        call.__name__ = call.__qualname__ = self._method.__name__
+        call.__signature__ = self._signature  # type: ignore[attr-defined]
         return call
 
     def _invoke(self, runner: _Runner, resource: Any, args: Any, kwargs: dict[str, Any]) -> S:

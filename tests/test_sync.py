@@ -262,3 +262,18 @@ def test_on_id_done_comes_after_the_ids_items_are_handed_out(
     # had (they would be lost by a stop there, then a resume that skips the ID).
     assert sorted(lead_id for lead_id, _, _ in journaled) == sorted(leads)
     assert all(count == had for _, count, had in journaled), journaled
+
+
+def test_sync_methods_show_the_async_ones_signature(close: SyncCloseClient) -> None:
+    import inspect
+
+    from close_async import CloseClient
+
+    async_client = CloseClient("key")
+    for name in ("list", "list_many", "get", "changes", "update"):
+        method = getattr(async_client.sequence_subscriptions, name)
+        twin = getattr(close.sequence_subscriptions, name)
+        # What help() and an editor show: the arguments, not (*args, **kwargs).
+        assert inspect.signature(twin).parameters == inspect.signature(method).parameters
+        assert twin.__name__ == name
+        assert twin.__doc__ == method.__doc__

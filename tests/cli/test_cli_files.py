@@ -333,3 +333,20 @@ def test_a_signal_cancels_the_work_and_is_reported() -> None:
     assert cleaned == [True]
     assert exit_code_for_signal(signal.SIGTERM) == 143
     assert exit_code_for_signal(signal.SIGINT) == 130
+
+
+@pytest.mark.parametrize(("requests", "elapsed"), [(100, 0.99), (200, 1.5), (1000, 9.99)])
+def test_the_bar_reads_the_limit_for_a_run_at_the_limit(requests: int, elapsed: float) -> None:
+    # 100 requests/s: a window's 100 requests as each opens, every window so far used.
+    progress = Progress(
+        ids_done=0,
+        ids_failed=0,
+        ids_total=None,
+        items=0,
+        requests=requests,
+        retries=0,
+        rate_limited=0,
+        rate_limit_wait=0.0,
+        elapsed=elapsed,
+    )
+    assert " 100 req/s" in postfix(progress)  # not 50 (100 / 1.99 s), nor 91 (1000 / 10.99)

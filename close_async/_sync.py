@@ -11,6 +11,7 @@ cancels the task, which stops the requests behind it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import queue
 import threading
@@ -96,8 +97,11 @@ class _Runner:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()
-        except BaseException:
+        except BaseException as exc:
             future.cancel()  # Ctrl-C (or any exit) in this thread stops the work there too
+            if isinstance(exc, concurrent.futures.CancelledError) and self.closed:
+                # close() in another thread cancelled it: say so, as the async client does.
+                raise ClientClosedError(_CLOSED_WHILE_CALLING) from None
             raise
 
     def stream(
@@ -131,7 +135,12 @@ class _Runner:
             # work now, and wait until it has stopped (its requests cancelled, their
             # connections closed) unless this thread cannot block.
             if not pump.done() and self._soon(pump.cancel) and self._may_block():
-                asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
+                try:
+                    asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
+                except (concurrent.futures.CancelledError, RuntimeError):
+                    if not self.closed:
+                        raise
+                    # close() in another thread stopped the pump (and this wait) itself.
 
     def _soon(self, callback: Callable[..., object], *args: object) -> bool:
         """Schedule ``callback`` in the loop; False if the client was closed (and its loop
@@ -157,6 +166,9 @@ class _Runner:
 _END = object()
 # A ClientClosedError, as the async client raises: a RuntimeError, and a CloseError.
 _CLOSED = "this SyncCloseClient is closed; create a new one"
+_CLOSED_WHILE_CALLING = (
+    "the SyncCloseClient was closed (in another thread) while this call was running"
+)
 _CLOSED_WHILE_READING = (
     "the SyncCloseClient was closed while this iterator was being read; read it before "
     "closing the client"

@@ -277,3 +277,26 @@ def test_sync_methods_show_the_async_ones_signature(close: SyncCloseClient) -> N
         assert inspect.signature(twin).parameters == inspect.signature(method).parameters
         assert twin.__name__ == name
         assert twin.__doc__ == method.__doc__
+
+
+@pytest.mark.timeout(30)
+def test_a_call_cut_short_by_close_in_another_thread_raises_client_closed() -> None:
+    with FakeClose(leads=2, sequences=1, seed=5, latency=20).run_in_thread() as slow:
+        client = SyncCloseClient(slow.api_key, base_url=slow.url)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.sequences.get("seq_1")
+            except BaseException as exc:
+                errors.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        while not slow.stats.in_flight:  # the request is at the fake, waiting
+            threading.Event().wait(0.01)
+        client.close()
+        caller.join()
+        # One of ours, as the async client raises: not concurrent.futures.CancelledError.
+        assert len(errors) == 1
+        assert isinstance(errors[0], ClientClosedError), repr(errors[0])

@@ -11,6 +11,8 @@ cancels the task, which stops the requests behind it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import inspect
 import queue
 import threading
 import weakref
@@ -23,6 +25,7 @@ import attrs
 from ._change_feed import SubscriptionChanges
 from ._client import CloseClient
 from ._event_models import SubscriptionChange
+from ._exceptions import ClientClosedError
 from ._fanout import FailedID, FanOut, Progress
 from ._gate import RateLimitGate
 from ._stats import ClientStats
@@ -64,7 +67,7 @@ class _Runner:
 
     def check_caller(self) -> None:
         if self.closed:
-            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+            raise ClientClosedError(_CLOSED)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -94,13 +97,21 @@ class _Runner:
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return future.result()
-        except BaseException:
+        except BaseException as exc:
             future.cancel()  # Ctrl-C (or any exit) in this thread stops the work there too
+            if isinstance(exc, concurrent.futures.CancelledError) and self.closed:
+                # close() in another thread cancelled it: say so, as the async client does.
+                raise ClientClosedError(_CLOSED_WHILE_CALLING) from None
             raise
 
-    def stream(self, source: AsyncIterator[T]) -> Generator[T, None, None]:
-        """Iterate an async iterator from this thread, through a bounded buffer."""
+    def stream(
+        self, source: AsyncIterator[T], relay: _InOrder | None = None
+    ) -> Generator[T, None, None]:
+        """Iterate an async iterator from this thread, through a bounded buffer (which
+        ``relay`` puts its calls in, to be made here in order)."""
         items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        if relay is not None:
+            relay.items = items
         room = asyncio.Semaphore(_BUFFER)
         pump = self.call(_start(_pump(source, items, room)))
         taken = 0
@@ -111,19 +122,34 @@ class _Runner:
                     return
                 if isinstance(item, _Failure):
                     raise item.error
+                if isinstance(item, _Call):
+                    item.callback(*item.args)
+                    continue
                 yield item
                 taken += 1
                 if taken == _RELEASE_EVERY:
-                    self.loop.call_soon_threadsafe(_release, room, taken)
+                    self._soon(_release, room, taken)
                     taken = 0
         finally:
             # A break, an exception, or garbage collection of this generator: stop the
             # work now, and wait until it has stopped (its requests cancelled, their
             # connections closed) unless this thread cannot block.
-            if not pump.done():
-                self.loop.call_soon_threadsafe(pump.cancel)
-                if self._may_block():
+            if not pump.done() and self._soon(pump.cancel) and self._may_block():
+                try:
                     asyncio.run_coroutine_threadsafe(_finished(pump), self.loop).result()
+                except (concurrent.futures.CancelledError, RuntimeError):
+                    if not self.closed:
+                        raise
+                    # close() in another thread stopped the pump (and this wait) itself.
+
+    def _soon(self, callback: Callable[..., object], *args: object) -> bool:
+        """Schedule ``callback`` in the loop; False if the client was closed (and its loop
+        with it: nothing of it runs any more)."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # "Event loop is closed": close() ran in another thread
+            return False
+        return True
 
     def shutdown(self, client: CloseClient) -> None:
         if self.closed:
@@ -138,6 +164,15 @@ class _Runner:
 
 
 _END = object()
+# A ClientClosedError, as the async client raises: a RuntimeError, and a CloseError.
+_CLOSED = "this SyncCloseClient is closed; create a new one"
+_CLOSED_WHILE_CALLING = (
+    "the SyncCloseClient was closed (in another thread) while this call was running"
+)
+_CLOSED_WHILE_READING = (
+    "the SyncCloseClient was closed while this iterator was being read; read it before "
+    "closing the client"
+)
 
 
 @attrs.frozen
@@ -153,7 +188,10 @@ async def _pump(
             await room.acquire()
             items.put(item)
     except asyncio.CancelledError:
-        raise  # the consumer went away: nobody reads the queue any more
+        # The consumer went away (then nobody reads this), or close() stopped the loop's
+        # work: then the consumer must not wait for ever for an item that will not come.
+        items.put(_Failure(ClientClosedError(_CLOSED_WHILE_READING)))
+        raise
     except BaseException as exc:
         items.put(_Failure(exc))
     else:
@@ -214,6 +252,13 @@ class _Adapted(Generic[P, R, S]):
         self._method = method
         self._adapt = adapt
         self.__doc__ = method.__doc__
+        # What help() and editors show: the method's arguments (without self); what it
+        # returns differs (a value for a coroutine, an iterator for an async one).
+        signature = inspect.signature(method)
+        self._signature = signature.replace(
+            parameters=list(signature.parameters.values())[1:],
+            return_annotation=inspect.Signature.empty,
+        )
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> _Adapted[P, R, S]: ...
@@ -224,16 +269,59 @@ class _Adapted(Generic[P, R, S]):
     ) -> _Adapted[P, R, S] | Callable[P, S]:
         if obj is None:
             return self
-        method, adapt, resource, runner = self._method, self._adapt, obj._resource, obj._runner
+        invoke, resource, runner = self._invoke, obj._resource, obj._runner
 
         def call(*args: P.args, **kwargs: P.kwargs) -> S:
             runner.check_caller()
-            # The method runs here, in the caller's thread: arguments are checked before
-            # anything is sent; what it returns (a coroutine, an iterator) runs in the loop.
-            return adapt(runner, method(resource, *args, **kwargs))
+            return invoke(runner, resource, args, kwargs)
 
-        call.__doc__ = method.__doc__
+        call.__doc__ = self._method.__doc__
+        call.__name__ = call.__qualname__ = self._method.__name__
+        call.__signature__ = self._signature  # type: ignore[attr-defined]
         return call
+
+    def _invoke(self, runner: _Runner, resource: Any, args: Any, kwargs: dict[str, Any]) -> S:
+        # The method runs here, in the caller's thread: arguments are checked before
+        # anything is sent; what it returns (a coroutine, an iterator) runs in the loop.
+        return self._adapt(runner, self._method(resource, *args, **kwargs))
+
+
+class _AdaptedFanOut(_Adapted[P, FanOut[T], "SyncFanOut[T]"]):
+    """``list_many``/``list_all``: as ``_Adapted``, with ``on_id_done`` called in the
+    caller's thread once it has had the ID's items, not when they reach the buffer."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], FanOut[T]]) -> None:
+        super().__init__(method, _fan_out)
+
+    def _invoke(
+        self, runner: _Runner, resource: Any, args: Any, kwargs: dict[str, Any]
+    ) -> SyncFanOut[T]:
+        callback = kwargs.get("on_id_done")
+        if not callable(callback):  # None, or what the method refuses with TypeError
+            return super()._invoke(runner, resource, args, kwargs)
+        relay = _InOrder(callback)
+        fan_out = self._method(resource, *args, **{**kwargs, "on_id_done": relay})
+        return SyncFanOut(fan_out, runner, relay)
+
+
+class _InOrder:
+    """An ``on_id_done`` relayed through the iterator's buffer, behind the ID's items: the
+    consumer's thread calls it when it reaches it, so that a journal it writes never names
+    an ID whose items the caller has not had yet."""
+
+    def __init__(self, callback: Callable[[str, int], object]) -> None:
+        self.callback = callback
+        self.items: queue.SimpleQueue[Any] | None = None  # the buffer, set by stream()
+
+    def __call__(self, id_: str, count: int) -> None:
+        assert self.items is not None
+        self.items.put(_Call(self.callback, (id_, count)))
+
+
+@attrs.frozen
+class _Call:
+    callback: Callable[..., object]
+    args: tuple[Any, ...]
 
 
 def _block(runner: _Runner, awaitable: Awaitable[T]) -> T:
@@ -259,8 +347,10 @@ class _SyncStream(Iterator[T]):
     """An async iterator of the client, iterated from sync code; ``close()`` (or leaving a
     ``with`` block, or a ``for`` loop early) stops its work."""
 
-    def __init__(self, source: AsyncIterator[T], runner: _Runner) -> None:
-        self._items = runner.stream(source)
+    def __init__(
+        self, source: AsyncIterator[T], runner: _Runner, relay: _InOrder | None = None
+    ) -> None:
+        self._items = runner.stream(source, relay)
 
     def __iter__(self: _Stream) -> _Stream:
         return self
@@ -289,8 +379,8 @@ class SyncFanOut(_SyncStream[T]):
     ``failures`` and ``progress`` (see ``FanOut``). ``close()`` stops it; so does leaving a
     ``for`` loop over it early."""
 
-    def __init__(self, fan_out: FanOut[T], runner: _Runner) -> None:
-        super().__init__(fan_out, runner)
+    def __init__(self, fan_out: FanOut[T], runner: _Runner, relay: _InOrder | None = None) -> None:
+        super().__init__(fan_out, runner, relay)
         self._fan_out = fan_out
 
     @property
@@ -320,24 +410,54 @@ def _changes(runner: _Runner, changes: SubscriptionChanges) -> SyncSubscriptionC
 
 class SyncSubscriptionChanges(_SyncStream[SubscriptionChange]):
     """What the sync ``changes()`` returns: an iterator of ``SubscriptionChange``, plus the
-    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it."""
+    ``checkpoint`` to store (see ``SubscriptionChanges``). ``close()`` stops it.
+
+    Each change is fetched from the loop when asked for, never ahead: ``checkpoint`` is
+    where the async iterator stands, and a change read ahead into a buffer would count as
+    handed out, so a job that stored the checkpoint and stopped would never see it. (The
+    async iterator buffers its pages itself; between two changes it has no request out.)
+    """
 
     def __init__(self, changes: SubscriptionChanges, runner: _Runner) -> None:
-        super().__init__(changes, runner)
+        self._items = self._one_by_one(changes, runner)
         self._changes = changes
+        self._runner = runner
+
+    @staticmethod
+    def _one_by_one(
+        changes: SubscriptionChanges, runner: _Runner
+    ) -> Generator[SubscriptionChange, None, None]:
+        try:
+            while True:
+                try:
+                    yield runner.call(_awaited(changes.__anext__()))
+                except StopAsyncIteration:
+                    return
+        finally:
+            # A break, close() or garbage collection: stop its requests, where this thread
+            # may wait for them (a closed client has stopped them already).
+            if runner._may_block():
+                runner.call(changes.aclose())
 
     @property
     def checkpoint(self) -> str:
         """Where to resume: right after the last change this iterator handed out."""
-        return self._changes.checkpoint
+        if not self._runner._may_block():  # a closed client (its loop stopped), or the loop
+            return self._changes.checkpoint  # thread itself: nothing changes it meanwhile
+        return self._runner.call(_checkpoint(self._changes))
+
+
+async def _checkpoint(changes: SubscriptionChanges) -> str:
+    """Read the checkpoint in the loop, where the iterator's state changes."""
+    return changes.checkpoint
 
 
 class SyncSequenceSubscriptions(_SyncResource[SequenceSubscriptions]):
     """``SequenceSubscriptions``, blocking; ``list``/``list_many`` return iterators."""
 
     list = _Adapted(SequenceSubscriptions.list, _iterate)
-    list_many = _Adapted(SequenceSubscriptions.list_many, _fan_out)
-    list_all = _Adapted(SequenceSubscriptions.list_all, _fan_out)
+    list_many = _AdaptedFanOut(SequenceSubscriptions.list_many)
+    list_all = _AdaptedFanOut(SequenceSubscriptions.list_all)
     get = _Adapted(SequenceSubscriptions.get, _block)
     create = _Adapted(SequenceSubscriptions.create, _block)
     update = _Adapted(SequenceSubscriptions.update, _block)
@@ -426,8 +546,9 @@ class SyncCloseClient:
     ``close()`` when done, which leaves no thread or connection behind. Calling it from a
     thread that runs an event loop raises RuntimeError: use ``CloseClient`` there.
 
-    Callbacks given to ``list_many`` (``on_progress``, ``on_id_done``) run in the
-    background thread.
+    Callbacks given to ``list_many`` and ``list_all``: ``on_progress`` runs in the
+    background thread; ``on_id_done`` in the thread that iterates, once it has had all of
+    the ID's items (so that a journal it writes is never ahead of them).
     """
 
     def __init__(self, api_key: str | None = None, **options: Unpack[ClientOptions]) -> None:
@@ -468,7 +589,7 @@ class SyncCloseClient:
 
     def __enter__(self) -> SyncCloseClient:
         if self.closed:
-            raise RuntimeError("this SyncCloseClient is closed; create a new one")
+            raise ClientClosedError(_CLOSED)
         return self
 
     def __exit__(

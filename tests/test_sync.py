@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from close_async import (
+    ClientClosedError,
     NotFoundError,
     SequenceSubscription,
     SubscriptionStatus,
@@ -186,3 +187,116 @@ def test_webhooks_and_events_blocking(fake: FakeClose, close: SyncCloseClient) -
     close.webhooks.delete(sub.id)
     (event,) = close.events.list(object_type="sequence_subscription", action="created", limit=1)
     assert close.events.get(event.id) == event
+
+
+@pytest.mark.timeout(30)  # the defect was a hang: fail, do not hold the run for 120 s
+def test_an_iterator_ends_with_an_error_when_its_client_is_closed(fake: FakeClose) -> None:
+    fake.add_subscriptions(lead_id="lead_sync_huge", count=1200)  # more than the buffer
+    client = SyncCloseClient(fake.api_key, base_url=fake.url)
+    subs = client.sequence_subscriptions.list(lead_id="lead_sync_huge")
+    next(subs)
+    client.close()  # say by another thread, or by leaving a `with` block too early
+    # What was buffered may still come out; then it says why it stops, rather than wait
+    # for ever for items the stopped loop will never send.
+    with pytest.raises(ClientClosedError, match="closed"):
+        for _ in subs:
+            pass
+
+
+def test_a_closed_client_raises_what_the_async_one_does(fake: FakeClose) -> None:
+    client = SyncCloseClient(fake.api_key, base_url=fake.url)
+    client.close()
+    # The async client raises ClientClosedError (a CloseError): `except CloseError` around
+    # sync code must catch it too.
+    with pytest.raises(ClientClosedError, match="closed"):
+        client.sequence_subscriptions.get("sub_1")
+    with pytest.raises(ClientClosedError, match="closed"):
+        next(client.sequence_subscriptions.list(lead_id="lead_1"))
+    with pytest.raises(ClientClosedError, match="closed"), client:
+        pass
+
+
+def test_changes_checkpoint_is_right_after_the_last_change_handed_out(
+    fake: FakeClose, close: SyncCloseClient
+) -> None:
+    since = close.sequence_subscriptions.changes_checkpoint()
+    ids = fake.add_subscriptions(lead_id="lead_sync_changes", count=5)
+    changes = close.sequence_subscriptions.changes(since)
+    # (A few changes from just before the checkpoint may come too: the fixture's.)
+    first = next(change.subscription_id for change in changes if change.subscription_id in ids)
+    checkpoint = changes.checkpoint  # a job that dealt with one change, and stops there
+    changes.close()
+    rest = [
+        change.subscription_id
+        for change in close.sequence_subscriptions.changes(checkpoint)
+        if change.subscription_id in ids
+    ]
+    # None lost (read ahead into a buffer, and counted as handed out), none twice.
+    assert sorted([first, *rest]) == sorted(ids)
+
+
+def test_changes_checkpoint_can_be_read_after_the_client_is_closed(fake: FakeClose) -> None:
+    with SyncCloseClient(fake.api_key, base_url=fake.url) as client:
+        changes = client.sequence_subscriptions.changes(
+            client.sequence_subscriptions.changes_checkpoint()
+        )
+        list(changes)
+        before = changes.checkpoint
+    assert changes.checkpoint == before  # stored after the `with` block: no error
+
+
+def test_on_id_done_comes_after_the_ids_items_are_handed_out(
+    fake: FakeClose, close: SyncCloseClient
+) -> None:
+    leads = ["lead_sync_long", *(lead.id for lead in fake.state.leads()[:5])]
+    handed: dict[str, int] = {}
+    journaled: list[tuple[str, int, int]] = []  # id, count, its items handed out by then
+
+    def on_id_done(lead_id: str, count: int) -> None:
+        journaled.append((lead_id, count, handed.get(lead_id, 0)))
+
+    for sub in close.sequence_subscriptions.list_many(lead_ids=leads, on_id_done=on_id_done):
+        assert sub.lead_id is not None
+        handed[sub.lead_id] = handed.get(sub.lead_id, 0) + 1
+    # A journal written by on_id_done never names an ID whose items the caller has not
+    # had (they would be lost by a stop there, then a resume that skips the ID).
+    assert sorted(lead_id for lead_id, _, _ in journaled) == sorted(leads)
+    assert all(count == had for _, count, had in journaled), journaled
+
+
+def test_sync_methods_show_the_async_ones_signature(close: SyncCloseClient) -> None:
+    import inspect
+
+    from close_async import CloseClient
+
+    async_client = CloseClient("key")
+    for name in ("list", "list_many", "get", "changes", "update"):
+        method = getattr(async_client.sequence_subscriptions, name)
+        twin = getattr(close.sequence_subscriptions, name)
+        # What help() and an editor show: the arguments, not (*args, **kwargs).
+        assert inspect.signature(twin).parameters == inspect.signature(method).parameters
+        assert twin.__name__ == name
+        assert twin.__doc__ == method.__doc__
+
+
+@pytest.mark.timeout(30)
+def test_a_call_cut_short_by_close_in_another_thread_raises_client_closed() -> None:
+    with FakeClose(leads=2, sequences=1, seed=5, latency=20).run_in_thread() as slow:
+        client = SyncCloseClient(slow.api_key, base_url=slow.url)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                client.sequences.get("seq_1")
+            except BaseException as exc:
+                errors.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        while not slow.stats.in_flight:  # the request is at the fake, waiting
+            threading.Event().wait(0.01)
+        client.close()
+        caller.join()
+        # One of ours, as the async client raises: not concurrent.futures.CancelledError.
+        assert len(errors) == 1
+        assert isinstance(errors[0], ClientClosedError), repr(errors[0])

@@ -45,6 +45,8 @@ def read_since(text: str) -> str | datetime:
             text = Path(text[1:]).read_text(encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot read --since {text}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:  # not a file --checkpoint-out wrote (or a damaged one)
+            raise UsageError(f"cannot read --since {text}: it is not UTF-8 text") from None
     text = text.strip()
     if text.startswith(CHECKPOINT_LABEL):
         text = text[len(CHECKPOINT_LABEL) :]
@@ -92,17 +94,23 @@ def check_checkpoint_out(path: Path | None, *, resume: bool = False) -> bool:
 
 
 def write_checkpoint(path: Path, checkpoint: str) -> None:
-    """Write a checkpoint to ``path`` atomically: a crash leaves the old one or the new one."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    """Write a checkpoint to ``path`` atomically: a crash leaves the old one or the new one.
+
+    Raise ``UsageError`` if it cannot be written (a missing folder, no permission).
+    """
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(checkpoint + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(checkpoint + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write --checkpoint-out {path}: {exc.strerror or exc}") from None
 
 
 async def write_export_checkpoint(close: CloseClient, path: Path) -> None:

@@ -30,7 +30,7 @@ from ._changes import (
 )
 from ._config import DEFAULT_CONCURRENCY, ID_KINDS, api_key, base_url
 from ._errors import EXIT_FAILED_IDS, EXIT_OK, UsageError, exit_code_for_signal
-from ._export import ExportResult, ExportWriter, IdSource, summary
+from ._export import ExportResult, ExportWriter, IdSource, journal_path, summary
 from ._formats import (
     SEQUENCE_COLUMNS,
     SUBSCRIPTION_TABLE_COLUMNS,
@@ -436,6 +436,11 @@ def report_export(
     return EXIT_FAILED_IDS if result.ids_failed else EXIT_OK
 
 
+def _begun(out: Path) -> bool:
+    """Whether an earlier run of an export has read anything into ``out`` (or its journal)."""
+    return any(path.exists() and path.stat().st_size > 0 for path in (out, journal_path(out)))
+
+
 @_runs
 async def subscriptions_export(args: argparse.Namespace) -> int:
     """Export the subscriptions of many leads, contacts or sequences to a file."""
@@ -465,6 +470,13 @@ async def subscriptions_export(args: argparse.Namespace) -> int:
     )
     checkpoint_out: Path | None = getattr(args, "checkpoint_out", None)
     new_checkpoint = check_checkpoint_out(checkpoint_out, resume=args.resume)
+    if new_checkpoint and args.resume and _begun(out):
+        # Taken now, it would miss what changed after the earlier run read it.
+        raise UsageError(
+            f"--checkpoint-out {checkpoint_out} does not exist, but {out} was begun before "
+            "without it: a checkpoint taken now would miss the changes since that run read "
+            "its first records; export again into a new --out with --checkpoint-out"
+        )
     async with client_from_args(args, concurrency=job.concurrency) as close:
 
         async def write_checkpoint() -> None:

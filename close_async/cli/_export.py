@@ -63,6 +63,14 @@ _FORMAT_NAMES: Final = {"jsonl": "JSON Lines", "csv": "CSV"}
 JOURNAL_BY_SEQUENCE: Final = "# read by sequence: the IDs below are sequences\n"
 
 
+#: The option of each kind of input, by the field that names it in a record.
+_KIND_OPTIONS: Final = {
+    "lead_id": "--lead-ids",
+    "contact_id": "--contact-ids",
+    "sequence_id": "--sequence-ids or --all",
+}
+
+
 def journal_path(out: Path) -> Path:
     """Return the journal of an output: ``<out>.done``."""
     return out.with_name(out.name + ".done")
@@ -177,7 +185,26 @@ def _not_resumable(path: Path, where: str, what: str) -> UsageError:
     return UsageError(f"cannot resume {path}: {where} is not {what}; was it written by an export?")
 
 
-def _scan_jsonl(path: Path, field: str, done: Collection[str]) -> _Scan:
+def _other_fields(path: Path, found: Collection[str], columns: tuple[str, ...]) -> None:
+    """Refuse to resume an output whose records hold other fields than ``columns`` (the
+    fields this run asks for): appending would mix records of two shapes in one file."""
+    held = [column for column in SUBSCRIPTION_COLUMNS if column in found]
+    if columns == SUBSCRIPTION_COLUMNS:
+        fits = len(held) == len(SUBSCRIPTION_COLUMNS)
+    else:  # what Close leaves out of a record read with fields= is not documented: a subset
+        fits = set(held) <= set(columns)
+    if fits:
+        return
+    if len(held) == len(SUBSCRIPTION_COLUMNS):
+        advice = "resume without --fields"
+    else:
+        advice = f"resume with --fields {','.join(c for c in held if c != 'id')}"
+    raise UsageError(
+        f"cannot resume {path}: its records hold other fields than this run asks for; {advice}"
+    )
+
+
+def _scan_jsonl(path: Path, field: str, done: Collection[str], columns: tuple[str, ...]) -> _Scan:
     scan = _Scan()
     for number, (offset, line) in enumerate(_whole_lines(path), start=1):
         try:
@@ -185,6 +212,8 @@ def _scan_jsonl(path: Path, field: str, done: Collection[str]) -> _Scan:
             sub_id = record["id"]
         except (ValueError, TypeError, KeyError):
             raise _not_resumable(path, f"line {number}", "a subscription in JSON") from None
+        if number == 1:
+            _other_fields(path, record, columns)
         owner = record.get(field)
         if owner in done:
             scan.counts[owner] += 1
@@ -213,6 +242,8 @@ def _scan_csv(path: Path, field: str, done: Collection[str], columns: tuple[str,
         for number, row in enumerate(rows, start=1):
             if number == 1:
                 if tuple(row) != columns:
+                    if "id" in row and set(row) <= set(SUBSCRIPTION_COLUMNS):
+                        _other_fields(path, row, columns)  # an export with other --fields
                     raise _not_resumable(path, "its header", "the subscription columns")
             elif len(row) != len(columns):
                 raise _not_resumable(path, f"row {number}", "a subscription")
@@ -291,6 +322,7 @@ class ExportWriter:
         self.field = field  # the input's kind: lead_id, contact_id or sequence_id
         self.resume = resume
         self.format = fmt
+        self.columns = tuple(columns)
         self.encoder: RecordEncoder = encoder_for(fmt, columns)
         self.done: set[str] = set()  # IDs journaled by an earlier run
         self.journal_ahead = 0  # journaled IDs found short of records, listed again
@@ -378,6 +410,8 @@ class ExportWriter:
         self.done = set(counts)
         scan = self._scan()
         short = {i for i in self.done if (counts[i] or 0) > scan.counts[i]}
+        if short:
+            self._check_kind(short)
         if short:  # the journal is ahead of the output: list those IDs again
             self.done -= short
             self.journal_ahead = len(short)
@@ -386,11 +420,37 @@ class ExportWriter:
         self.kept = scan.records
         self._written_before = scan.written
 
+    def _check_kind(self, short: Collection[str]) -> None:
+        """Refuse a resume whose input is of another kind than the export's (contacts into
+        an export of leads, say): its journaled IDs, short of records by this kind, are
+        the records' leads (contacts, sequences). Listing them again would mix two exports."""
+        others = [kind for kind in _KIND_OPTIONS if kind != self.field]
+        for record in self._output_records():
+            for kind in others:
+                if record.get(kind) in short:
+                    raise UsageError(
+                        f"cannot resume {self.out}: its journal lists {kind[:-3]} IDs, and this "
+                        f"run reads {self.field[:-3]}s; resume it with {_KIND_OPTIONS[kind]}, as "
+                        "it was begun"
+                    )
+
+    def _output_records(self) -> Iterator[Mapping[str, object]]:
+        """The whole records of the output, as mappings (to look at, not to check)."""
+        lines = (line.decode("utf-8", errors="replace") for _, line in _whole_lines(self.out))
+        if self.format == "jsonl":
+            for line in lines:
+                with contextlib.suppress(ValueError):
+                    record = json.loads(line)
+                    if isinstance(record, dict):
+                        yield record
+            return
+        with contextlib.suppress(csv.Error):  # a cut-off last row
+            yield from csv.DictReader(lines, strict=True)
+
     def _scan(self) -> _Scan:
-        columns = getattr(self.encoder, "columns", None)
-        if columns is None:
-            return _scan_jsonl(self.out, self.field, self.done)
-        return _scan_csv(self.out, self.field, self.done, columns)
+        if self.format == "jsonl":
+            return _scan_jsonl(self.out, self.field, self.done, self.columns)
+        return _scan_csv(self.out, self.field, self.done, self.columns)
 
     def write(self, sub: SequenceSubscription) -> None:
         """Buffer one subscription, unless a resumed export has written it already."""

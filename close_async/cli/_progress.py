@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -44,7 +45,7 @@ def postfix(progress: Progress) -> str:
     a window opens (200 requests at 1.01 s under 100/s), as if the client broke it; counted
     this way, requests that keep to a limit of L per second never read above L.
     """
-    rate = progress.requests / (progress.elapsed + 1.0)
+    rate = progress.requests / (math.floor(progress.elapsed) + 1.0)  # the seconds begun
     return f"{progress.items:,} subs, {rate:.0f} req/s, {progress.rate_limited} 429s"
 
 

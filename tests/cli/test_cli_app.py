@@ -262,3 +262,11 @@ def test_fake_server_refuses_bad_options(cli: CLI) -> None:
     ran = cli("fake-server", "--latency", "-1")
     assert ran.code == 2
     assert "latency" in ran.err
+
+
+def test_an_endless_timeout_is_refused_in_command_line_terms(cli: CLI) -> None:
+    ran = cli("--api-key", "k", "--timeout", "inf", "sequences", "list")
+    assert ran.code == 2
+    assert "--timeout" in ran.err
+    assert "finite" in ran.err
+    assert "aiohttp" not in ran.err  # advice for Python callers, not on the command line

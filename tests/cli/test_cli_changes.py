@@ -188,3 +188,61 @@ def test_follow_prints_new_changes_until_ctrl_c(fake: FakeClose) -> None:
     assert process.returncode == 0, err
     assert out == ""  # nothing else happened
     assert err.strip().splitlines()[-1].startswith("CHECKPOINT=")
+
+
+def test_a_since_file_that_is_not_text_is_a_usage_error(
+    cli: CLI, env: FakeClose, tmp_path: Path
+) -> None:
+    damaged = tmp_path / "checkpoint"
+    damaged.write_bytes(b"\xff\xfe\x00cac1")  # a checkpoint file overwritten with bytes
+    ran = cli("subscriptions", "changes", "--since", f"@{damaged}")
+    assert ran.code == 2
+    assert "cannot read --since" in ran.err
+    assert "Traceback" not in ran.err
+    assert env.stats.requests == 0
+
+
+def test_a_checkpoint_out_that_cannot_be_written_is_a_usage_error(
+    cli: CLI, env: FakeClose, tmp_path: Path
+) -> None:
+    nowhere = tmp_path / "missing-folder" / "checkpoint"
+    since = iso(datetime.now(timezone.utc))
+    ran = cli("subscriptions", "changes", "--since", since, "--checkpoint-out", nowhere)
+    assert ran.code == 2, ran.err
+    assert f"cannot write --checkpoint-out {nowhere}" in ran.err
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(env)[:3])
+    out = tmp_path / "subs.jsonl"
+    ran = cli(
+        "subscriptions", "export", "--lead-ids", ids, "--out", out, "--no-progress",
+        "--checkpoint-out", nowhere,
+    )  # fmt: skip
+    assert ran.code == 2, ran.err
+    assert f"cannot write --checkpoint-out {nowhere}" in ran.err
+    assert not out.exists()  # nothing read, nothing written
+
+
+def test_a_resume_refuses_to_take_a_checkpoint_after_the_export_began(
+    cli: CLI, env: FakeClose, tmp_path: Path
+) -> None:
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(env))
+    out = tmp_path / "subs.jsonl"
+    args = ["subscriptions", "export", "--lead-ids", ids, "--no-progress", "--out"]
+    # A first run without --checkpoint-out, cut off after its first ID.
+    first = cli(*args, out)
+    assert first.code == 0, first.err
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text(lines[0])
+    (out.parent / f"{out.name}.done").write_text("")
+    checkpoint = tmp_path / "subs.checkpoint"
+    requests = env.stats.requests
+    ran = cli(*args, out, "--resume", "--checkpoint-out", checkpoint)
+    # A checkpoint taken now would miss what changed since the first run read: refused.
+    assert ran.code == 2, ran.err
+    assert "--checkpoint-out" in ran.err
+    assert not checkpoint.exists()
+    assert env.stats.requests == requests
+    assert out.read_text() == lines[0]
+    # A resume of an output that does not exist yet starts the export: it may take one.
+    ran = cli(*args, tmp_path / "new.jsonl", "--resume", "--checkpoint-out", checkpoint)
+    assert ran.code == 0, ran.err
+    assert checkpoint.exists()

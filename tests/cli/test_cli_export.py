@@ -379,3 +379,62 @@ def test_an_unknown_field_is_a_usage_error(cli: CLI, big: FakeClose, tmp_path: P
     assert ran.code == 2
     assert "--fields: SequenceSubscription has no field 'nope'" in ran.err
     assert big.stats.requests == 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    ("first", "then", "advice"),
+    [
+        (("--fields", "status"), (), "resume with --fields sequence_id,lead_id,status"),
+        ((), ("--fields", "status"), "resume without --fields"),
+        (("--fields", "status"), ("--fields", "start_date"), "--fields sequence_id,lead_id,status"),
+    ],
+)
+def test_resume_with_other_fields_is_refused_not_mixed(
+    cli: CLI, big: FakeClose, tmp_path: Path, fmt: str, first: tuple[str, ...],
+    then: tuple[str, ...], advice: str,
+) -> None:  # fmt: skip
+    ids = write_ids(tmp_path / "ids.txt", lead_ids(big)[:10])
+    out = tmp_path / f"subs.{fmt}"
+    assert export(cli, ids, out, *first).code == 0
+    # Cut off after its first record (and the header), as if stopped there.
+    kept = "".join(out.read_text(encoding="utf-8").splitlines(keepends=True)[:2])
+    out.write_text(kept, encoding="utf-8")
+    (tmp_path / f"{out.name}.done").write_text("")
+    requests = big.stats.requests
+    ran = export(cli, ids, out, *then, "--resume")
+    assert ran.code == 2, ran.err
+    assert advice in ran.err
+    assert out.read_text(encoding="utf-8") == kept  # nothing of another shape appended
+    assert big.stats.requests == requests
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    ("then", "was"),
+    [
+        (("--contact-ids",), "--lead-ids"),  # then a file of contact IDs
+        (("--all",), "--lead-ids"),
+    ],
+)
+def test_resume_with_another_kind_of_input_is_refused_not_mixed(
+    cli: CLI, big: FakeClose, tmp_path: Path, fmt: str, then: tuple[str, ...], was: str
+) -> None:
+    leads = lead_ids(big)[1:6]
+    ids = write_ids(tmp_path / "ids.txt", leads)
+    out = tmp_path / f"subs.{fmt}"
+    assert export(cli, ids, out).code == 0  # every lead journaled
+    kept = out.read_text(encoding="utf-8")
+    contacts = sorted({s["contact_id"] for s in big.state.subscriptions() if s["contact_id"]})
+    source = (
+        [*then, write_ids(tmp_path / "contacts.txt", contacts[:3])]
+        if then[0] != "--all"
+        else [*then]
+    )
+    requests = big.stats.requests
+    ran = cli("subscriptions", "export", *source, "--out", out, "--no-progress", "--resume")
+    # Its journal lists leads: reading contacts (or sequences) into it would mix two exports.
+    assert ran.code == 2, ran.err
+    assert was in ran.err
+    assert out.read_text(encoding="utf-8") == kept
+    assert big.stats.requests == requests

@@ -254,11 +254,9 @@ def test_table_cuts_wide_columns_in_the_middle_to_fit() -> None:
     assert lines[1] == "sub_xxxxxxx…xxxxxxxEND  active"
 
 
-@pytest.mark.parametrize(("requests", "elapsed"), [(100, 0.02), (200, 1.01), (1500, 14.5)])
-def test_the_bar_never_reads_above_a_limit_that_was_kept(requests: int, elapsed: float) -> None:
-    # Under 100 requests/s, a window's requests go as it opens: 200 by 1.01 s is within the
-    # limit, yet 200 / 1.01 s would read as 198 req/s.
-    progress = Progress(
+def requests_made(requests: int, elapsed: float) -> Progress:
+    """A run's progress: ``requests`` made in ``elapsed`` seconds."""
+    return Progress(
         ids_done=0,
         ids_failed=0,
         ids_total=None,
@@ -269,6 +267,13 @@ def test_the_bar_never_reads_above_a_limit_that_was_kept(requests: int, elapsed:
         rate_limit_wait=0.0,
         elapsed=elapsed,
     )
+
+
+@pytest.mark.parametrize(("requests", "elapsed"), [(100, 0.02), (200, 1.01), (1500, 14.5)])
+def test_the_bar_never_reads_above_a_limit_that_was_kept(requests: int, elapsed: float) -> None:
+    # Under 100 requests/s, a window's requests go as it opens: 200 by 1.01 s is within the
+    # limit, yet 200 / 1.01 s would read as 198 req/s.
+    progress = requests_made(requests, elapsed)
     rate = int(postfix(progress).split(" req/s")[0].rsplit(" ", 1)[1])
     assert 0 < rate <= 100
 
@@ -333,3 +338,10 @@ def test_a_signal_cancels_the_work_and_is_reported() -> None:
     assert cleaned == [True]
     assert exit_code_for_signal(signal.SIGTERM) == 143
     assert exit_code_for_signal(signal.SIGINT) == 130
+
+
+@pytest.mark.parametrize(("requests", "elapsed"), [(100, 0.99), (200, 1.5), (1000, 9.99)])
+def test_the_bar_reads_the_limit_for_a_run_at_the_limit(requests: int, elapsed: float) -> None:
+    # 100 requests/s: a window's 100 requests as each opens, every window so far used.
+    progress = requests_made(requests, elapsed)
+    assert " 100 req/s" in postfix(progress)  # not 50 (100 / 1.99 s), nor 91 (1000 / 10.99)

@@ -10,8 +10,9 @@ fsync per batch, at most about two a second, keeps the throughput). ``<out>.fail
 the IDs that failed in the last run (``ID<TAB>error``).
 
 The journal's IDs are the units the export read: the input IDs when it read per ID, the
-sequences when it read by sequence. An export of leads or contacts read by sequence says so
-in the journal's first line (``JOURNAL_BY_SEQUENCE``), so that a resume reads the same way.
+sequences when it read by sequence. An export of leads or contacts read by sequence says so,
+and for which kind of input, in the journal's first line (``JOURNAL_BY_SEQUENCE``), so that a
+resume reads the same way, and is refused if given another kind of input.
 
 Resuming (``--resume``) reads the journal and skips those IDs; drops a partial last record
 (only a crash in the middle of a write could leave one); remembers the subscription ids
@@ -61,6 +62,9 @@ _FORMAT_NAMES: Final = {"jsonl": "JSON Lines", "csv": "CSV"}
 #: The first line of the journal of a lead or contact export that read by sequence (its
 #: other lines are then sequence IDs). A ``#`` cannot be part of a Close ID.
 JOURNAL_BY_SEQUENCE: Final = "# read by sequence: the IDs below are sequences\n"
+#: What follows it on that line: the kind of the input IDs (lead_id or contact_id), so that
+#: a resume with another kind is refused rather than mixing two exports in one file.
+_JOURNAL_INPUT: Final = "; input: "
 
 
 #: The option of each kind of input, by the field that names it in a record.
@@ -263,19 +267,36 @@ def _scan_csv(path: Path, field: str, done: Collection[str], columns: tuple[str,
     return scan
 
 
-def _scan_journal(path: Path) -> tuple[int, dict[str, int | None], bool]:
+def _journal_header(kind: str) -> str:
+    """The journal's first line for a ``kind`` (lead_id, contact_id) export read by
+    sequence: its IDs are sequences, and only the input's kind tells what was kept."""
+    return f"{JOURNAL_BY_SEQUENCE.rstrip()}{_JOURNAL_INPUT}{kind}\n"
+
+
+def _scan_journal(path: Path) -> tuple[int, dict[str, int | None], bool, str | None]:
     """Read a journal: its whole lines' length, each ID with its count of records (None for
-    a line without one), and whether it read by sequence."""
+    a line without one), whether it read by sequence, and then for which kind of input (None
+    when its header does not say)."""
     done: dict[str, int | None] = {}
     length = 0
     by_sequence = False
+    kind: str | None = None
     for length, line in _whole_lines(path):  # noqa: B007 - length: the last whole line's end
         value, _, count = line.decode("utf-8", errors="replace").strip().partition("\t")
-        if value.startswith("#"):
-            by_sequence = by_sequence or value == JOURNAL_BY_SEQUENCE.strip()
-        elif value:
+        if value.startswith(JOURNAL_BY_SEQUENCE.rstrip()):
+            by_sequence = True
+            kind = value.partition(_JOURNAL_INPUT)[2] or kind
+        elif value and not value.startswith("#"):
             done[value] = int(count) if count.isdecimal() else None
-    return length, done, by_sequence
+    return length, done, by_sequence, kind
+
+
+def _other_kind(out: Path, kind: str, field: str) -> UsageError:
+    """The error for a resume whose input is of another kind than the export's."""
+    return UsageError(
+        f"cannot resume {out}: it was begun with {_KIND_OPTIONS[kind]} ({kind[:-3]} IDs), and "
+        f"this run reads {field[:-3]}s; resume it with {_KIND_OPTIONS[kind]}, as it was begun"
+    )
 
 
 def _sniff(path: Path) -> str | None:
@@ -320,6 +341,7 @@ class ExportWriter:
     ) -> None:
         self.out = out
         self.field = field  # the input's kind: lead_id, contact_id or sequence_id
+        self.kind = field  # the same, kept when ``field`` becomes a resumed read's sequence_id
         self.resume = resume
         self.format = fmt
         self.columns = tuple(columns)
@@ -403,8 +425,10 @@ class ExportWriter:
             )
         counts: dict[str, int | None] = {}
         if journal.exists():
-            length, counts, self.read_by_sequence = _scan_journal(journal)
+            length, counts, self.read_by_sequence, kind = _scan_journal(journal)
             _truncate(journal, length)
+            if self.read_by_sequence and kind is not None and kind != self.field:
+                raise _other_kind(out, kind, self.field)
             if self.read_by_sequence:
                 self.field = "sequence_id"  # the journal's IDs are the records' sequences
         self.done = set(counts)
@@ -428,11 +452,7 @@ class ExportWriter:
         for record in self._output_records():
             for kind in others:
                 if record.get(kind) in short:
-                    raise UsageError(
-                        f"cannot resume {self.out}: its journal lists {kind[:-3]} IDs, and this "
-                        f"run reads {self.field[:-3]}s; resume it with {_KIND_OPTIONS[kind]}, as "
-                        "it was begun"
-                    )
+                    raise _other_kind(self.out, kind, self.field)
 
     def _output_records(self) -> Iterator[Mapping[str, object]]:
         """The whole records of the output, as mappings (to look at, not to check)."""
@@ -466,7 +486,7 @@ class ExportWriter:
         """Say in the journal, at once, that this export reads by sequence: a resume must
         read so too, even if the run stops before it journals a sequence."""
         if not self._journal_header:
-            self._journal_header = JOURNAL_BY_SEQUENCE
+            self._journal_header = _journal_header(self.kind)
             self.flush()
 
     def id_done(self, id_: str, count: int = 0) -> None:

@@ -82,7 +82,8 @@ def test_leads_by_sequence_give_the_same_records_as_per_id(
     records = [r["id"] for r in jsonl_records(out)]
     assert len(records) == len(set(records))
     assert set(records) == expected_ids(big, leads)
-    assert journal(out)[0] == JOURNAL_BY_SEQUENCE.strip()  # a resume must read by sequence
+    # A resume must read by sequence, and for leads.
+    assert journal(out)[0] == f"{JOURNAL_BY_SEQUENCE.strip()}; input: lead_id"
     assert sorted(journal(out)[1:]) == sorted(sequence_ids(big))
     assert "sequences: 5 done" in ran.err
     assert "read by sequence" in ran.err
@@ -143,7 +144,7 @@ def test_a_read_by_sequence_that_journaled_no_sequence_resumes_by_sequence(
     big.inject("GET", "sequence_subscription", [Fault.response(404)] * 100)
     first = export(cli, out, "--lead-ids", ids, "--strategy", "by_sequence")
     assert first.code == 1, first.err  # every sequence failed: none journaled
-    assert journal(out) == [JOURNAL_BY_SEQUENCE.strip()]  # but how it read is
+    assert journal(out) == [f"{JOURNAL_BY_SEQUENCE.strip()}; input: lead_id"]  # how it read is
     big.clear_faults()
     big.reset_stats()
     # Resumed without --strategy, as the summary says to: by sequence again, not per lead.
@@ -195,3 +196,27 @@ def test_the_demo_picks_a_strategy_and_says_what_it_saved(cli: CLI, tmp_path: Pa
     assert ran.code == 0, ran.err
     assert "Strategy: per ID, as asked." in ran.out
     assert "Saved" not in ran.out
+
+
+@pytest.mark.parametrize(
+    ("then", "was"),
+    [(("--contact-ids",), "--lead-ids"), (("--all",), "--lead-ids")],
+)
+def test_a_resume_of_a_read_by_sequence_with_another_kind_of_input_is_refused(
+    cli: CLI, big: FakeClose, tmp_path: Path, then: tuple[str, ...], was: str
+) -> None:
+    leads = lead_ids(big)[:40]
+    out = tmp_path / "subs.jsonl"
+    ids = write_ids(tmp_path / "ids.txt", leads)
+    assert export(cli, out, "--lead-ids", ids, "--strategy", "by_sequence").code == 0
+    kept = out.read_text(encoding="utf-8")
+    contacts = sorted({s["contact_id"] for s in big.state.subscriptions() if s["contact_id"]})
+    source = [*then, write_ids(tmp_path / "c.txt", contacts[:3])] if then[0] != "--all" else then
+    big.reset_stats()
+    # Its journal lists sequences read for leads: reading them for contacts (or every
+    # subscription) into the same file would mix two exports.
+    ran = export(cli, out, *source, "--resume")
+    assert ran.code == 2, ran.err
+    assert was in ran.err
+    assert out.read_text(encoding="utf-8") == kept
+    assert big.stats.requests == 0

@@ -21,7 +21,6 @@ No request is made here but through the callables given (the client's own resour
 
 from __future__ import annotations
 
-import asyncio
 import operator
 from collections.abc import (
     AsyncIterable,
@@ -29,11 +28,9 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
-    Coroutine,
     Iterable,
     Mapping,
 )
-from typing import Any, TypeVar
 
 import attrs
 
@@ -53,11 +50,10 @@ from ._strategy import (
     plan_after_listing,
     plan_before_lookups,
 )
-from ._tasks import cancel_and_wait
+from ._tasks import gather_or_cancel
 
 __all__ = ["SubscriptionReads", "finite_ids"]
 
-T = TypeVar("T")
 _Sub = SequenceSubscription
 _IDs = Iterable[str] | AsyncIterable[str]
 _Keep = Callable[[list[_Sub]], list[_Sub]]
@@ -80,17 +76,6 @@ def finite_ids(name: str, ids: _IDs, strategy: str) -> frozenset[str]:
             f"use strategy='per_id'"
         )
     return frozenset(check_id(value, f"each of {name}") for value in ids)
-
-
-async def _gather_or_stop(calls: list[Coroutine[Any, Any, T]]) -> list[T]:
-    """Await all the calls; on the first failure, stop the others before raising (a bare
-    ``asyncio.gather`` leaves them running, sending requests after the run has ended)."""
-    tasks = [asyncio.ensure_future(call) for call in calls]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        await cancel_and_wait(tasks)
-        raise
 
 
 def _live_only(page: list[_Sub]) -> list[_Sub]:
@@ -232,7 +217,7 @@ class SubscriptionReads:
             plan = plan_after_listing(len(wanted), len(sequence_ids), list_requests)
             if plan is not None:
                 return self.per_id(name, ids, plan, keep=_live_only)
-            looked_up = await _gather_or_stop([self.look_up(s, limiter) for s in sequence_ids])
+            looked_up = await gather_or_cancel([self.look_up(s, limiter) for s in sequence_ids])
             # A sequence deleted since it was listed is left out: its subscriptions are now
             # those of a deleted sequence. Keyed by the ID asked for, not the one answered
             # with: a sequence answered for under another ID must still be read.

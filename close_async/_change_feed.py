@@ -22,6 +22,7 @@ from ._changes import (
     Checkpoint,
     Slice,
     SlicePlanner,
+    before,
     key_of,
     ordered,
     starting_point,
@@ -92,10 +93,7 @@ class SubscriptionChanges(AsyncIterator[SubscriptionChange]):
         self._clock = clock
         self._state = ChangeState(start, overlap=self._overlap)
         self._started_at = clock()
-        try:
-            oldest = self._started_at - retention
-        except OverflowError:  # kept since before year 1: nothing has expired
-            oldest = datetime.min.replace(tzinfo=timezone.utc)
+        oldest = before(self._started_at, retention)  # year 1 at most: nothing expired
         if self._state.read_from < oldest:
             raise CheckpointExpiredError(
                 f"changes since {self._state.read_from.isoformat()} cannot be read: Close's "

@@ -29,9 +29,8 @@ out, ``high - overlap`` (nothing older is ever handed out), ``seen`` the keys ha
 within ``overlap`` of ``high`` -- the only ones a run starting at ``high - overlap`` can meet
 again, so memory stays bounded by the overlap. The floor keeps a later run with a wider
 ``overlap`` from reading back past what ``seen`` covers and handing those changes out again.
-It is
-written as an opaque string: ``cac1.`` (version 1) and the JSON state, zlib-compressed and
-base64url-encoded.
+It is written as an opaque string: ``cac1.`` (version 1) and the JSON state, zlib-compressed
+and base64url-encoded.
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ __all__ = [
     "Checkpoint",
     "Slice",
     "SlicePlanner",
+    "before",
     "key_of",
     "ordered",
     "starting_point",
@@ -84,6 +84,18 @@ DEFAULT_MAX_BUFFERED: Final = 10_000
 _PREFIX = "cac1."
 _UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EARLIEST = datetime.min.replace(tzinfo=_UTC)
+
+
+def before(when: datetime, delta: timedelta) -> datetime:
+    """``delta`` before ``when``, or the first datetime if that lies before year 1 (a since
+    of ``datetime.min``, a retention of ``timedelta.max``: "from the very beginning")."""
+    try:
+        return when - delta
+    except OverflowError:
+        return _EARLIEST
+
+
 # Slices: the first one, the narrowest (a slice that narrow is read whole, however many
 # events share that instant) and the widest.
 _FIRST_SLICE = timedelta(hours=1)
@@ -194,11 +206,8 @@ class ChangeState:
         return Checkpoint(high=self.high, floor=floor, seen=seen)
 
     def _horizon(self) -> datetime:
-        """``overlap`` before the high-water mark (at most back to the first datetime)."""
-        try:
-            return self.high - self._overlap
-        except OverflowError:  # a since of datetime.min: "from the very beginning"
-            return datetime.min.replace(tzinfo=_UTC)
+        """``overlap`` before the high-water mark."""
+        return before(self.high, self._overlap)
 
     def _remember(self, key: Key) -> None:
         self._seen.add(key)

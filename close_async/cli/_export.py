@@ -427,16 +427,15 @@ class ExportWriter:
         if journal.exists():
             length, counts, self.read_by_sequence, kind = _scan_journal(journal)
             _truncate(journal, length)
-            if self.read_by_sequence and kind is not None and kind != self.field:
-                raise _other_kind(out, kind, self.field)
             if self.read_by_sequence:
+                if kind is not None and kind != self.field:
+                    raise _other_kind(out, kind, self.field)
                 self.field = "sequence_id"  # the journal's IDs are the records' sequences
         self.done = set(counts)
         scan = self._scan()
         short = {i for i in self.done if (counts[i] or 0) > scan.counts[i]}
-        if short:
-            self._check_kind(short)
         if short:  # the journal is ahead of the output: list those IDs again
+            self._check_kind(short)  # ... unless they are of another kind than this run's
             self.done -= short
             self.journal_ahead = len(short)
             scan = self._scan()

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import sys
 import time
@@ -41,6 +40,7 @@ from typing import IO, Final
 
 import attrs
 
+from .._json import loads
 from .._models import SequenceSubscription
 from .._params import check_id
 from ._errors import UsageError
@@ -212,7 +212,7 @@ def _scan_jsonl(path: Path, field: str, done: Collection[str], columns: tuple[st
     scan = _Scan()
     for number, (offset, line) in enumerate(_whole_lines(path), start=1):
         try:
-            record = json.loads(line)
+            record = loads(line)  # a ValueError for a line nested too deeply, too
             sub_id = record["id"]
         except (ValueError, TypeError, KeyError):
             raise _not_resumable(path, f"line {number}", "a subscription in JSON") from None
@@ -455,14 +455,14 @@ class ExportWriter:
 
     def _output_records(self) -> Iterator[Mapping[str, object]]:
         """The whole records of the output, as mappings (to look at, not to check)."""
-        lines = (line.decode("utf-8", errors="replace") for _, line in _whole_lines(self.out))
         if self.format == "jsonl":
-            for line in lines:
+            for _, raw in _whole_lines(self.out):
                 with contextlib.suppress(ValueError):
-                    record = json.loads(line)
+                    record = loads(raw)
                     if isinstance(record, dict):
                         yield record
             return
+        lines = (line.decode("utf-8", errors="replace") for _, line in _whole_lines(self.out))
         with contextlib.suppress(csv.Error):  # a cut-off last row
             yield from csv.DictReader(lines, strict=True)
 

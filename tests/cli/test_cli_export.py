@@ -265,6 +265,21 @@ def test_resume_refuses_a_file_that_is_not_an_export(
     assert out.read_text(encoding="utf-8") == "dear diary\nnothing happened\n"
 
 
+@pytest.mark.parametrize("line", [1, 2])
+def test_resume_refuses_a_record_nested_too_deeply_to_read(
+    cli: CLI, big: FakeClose, tmp_path: Path, line: int
+) -> None:
+    out = tmp_path / "subs.jsonl"
+    deep = '{"id": "sub_x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    plain = json.dumps(dict.fromkeys(SUBSCRIPTION_COLUMNS, "sub_y")) + "\n"
+    text = deep + plain if line == 1 else plain + deep
+    out.write_text(text, encoding="utf-8")
+    ran = export(cli, write_ids(tmp_path / "ids.txt", lead_ids(big)), out, "--resume")
+    assert ran.code == 2, ran.err  # a usage error, not a RecursionError's traceback
+    assert f"cannot resume {out}: line {line}" in ran.err
+    assert out.read_text(encoding="utf-8") == text
+
+
 def test_the_progress_bar_shows_ids_subscriptions_and_429s(
     cli: CLI, big: FakeClose, tmp_path: Path
 ) -> None:
